@@ -1,0 +1,186 @@
+"""What every planner shares: the TensorDict <-> tensor boundary, action bounds, best-plan tracking."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from tensordict import NestedKey, TensorDict, TensorDictBase, unravel_key
+from torch import Tensor
+from torchrl.data import TensorSpec
+
+
+@dataclass
+class PlanResult:
+    """What :meth:`plan` returns for a batch of start states ``[*B]``.
+
+    Attributes:
+        actions (Tensor): the best plan, ``[*B, T, *action_shape]``.
+        virtual_states (TensorDictBase): the optimised states ``s_0 .. s_T`` of that plan,
+            ``[*B, T+1]`` (``s_0`` is the start; goal keys end at the goal).
+        rollout (TensorDictBase): the world model's serial rollout of ``actions``, ``[*B, T+1]``.
+        goal_distance (Tensor): Euclidean distance of the rollout's last state to the goal
+            over the goal's keys, ``[*B]``.
+        loss_history (Tensor): the collocation loss per iteration, mean over restarts,
+            ``[optim_steps, *B]``.
+        model_calls (int): batched world-model calls made (collocation iterations count one,
+            a serial rollout counts ``T``).
+    """
+
+    actions: Tensor
+    virtual_states: TensorDictBase
+    rollout: TensorDictBase
+    goal_distance: Tensor
+    loss_history: Tensor
+    model_calls: int
+
+
+@dataclass
+class PlanningProblem:
+    """A batch of plans as flat tensors: ``N = prod(B) * restarts`` plans, one tensor per state key.
+
+    ``start[k]`` is ``[N, D_k]`` (features flattened), ``goal`` maps a state-key index to its
+    goal ``[N, D_k]`` (keys the goal lacks are absent), ``feature_shapes[k]`` is ``F_k``.
+    """
+
+    batch_shape: torch.Size
+    restarts: int
+    state_keys: list[NestedKey]
+    feature_shapes: list[torch.Size]
+    start: list[Tensor]
+    goal: dict[int, Tensor]
+
+    @property
+    def num_plans(self) -> int:
+        return math.prod(self.batch_shape) * self.restarts
+
+    def unflatten(self, flat: Sequence[Tensor], steps: int) -> list[Tensor]:
+        """``[N, steps, D_k]`` tensors to ``[N * steps, *F_k]``, for a world-model call."""
+        return [x.reshape(-1, *shape) for x, shape in zip(flat, self.feature_shapes)]
+
+    def to_tensordict(self, flat: Sequence[Tensor], index: Tensor) -> TensorDictBase:
+        """Per-key ``[N, T+1, D_k]`` tensors, restart ``index`` ``[*B]`` picked, as a TensorDict ``[*B, T+1]``."""
+        td = TensorDict(batch_size=(*self.batch_shape, flat[0].shape[1]), device=flat[0].device)
+        for key, shape, x in zip(self.state_keys, self.feature_shapes, flat):
+            td.set(key, pick_restart(x, index, self.batch_shape, self.restarts).reshape(*td.batch_size, *shape))
+        return td
+
+
+def pick_restart(flat: Tensor, index: Tensor, batch_shape: torch.Size, restarts: int) -> Tensor:
+    """From ``[N, ...]`` with ``N = prod(B) * restarts``, the rows of restart ``index`` ``[*B]``: ``[*B, ...]``."""
+    grouped = flat.reshape(math.prod(batch_shape), restarts, *flat.shape[1:])
+    rows = torch.arange(grouped.shape[0], device=flat.device)
+    return grouped[rows, index.reshape(-1)].reshape((*batch_shape, *flat.shape[1:]))
+
+
+def read_problem(
+    tensordict: TensorDictBase, state_keys: Sequence[NestedKey], goal_key: NestedKey, restarts: int
+) -> PlanningProblem:
+    """Reads the start state and the goal from ``tensordict`` and validates them."""
+    batch = tensordict.batch_size
+    present = set(map(unravel_key, tensordict.keys(True, True)))
+    missing = [key for key in state_keys if key not in present]
+    if missing:
+        raise KeyError(f"The input tensordict lacks the state keys {missing} (it holds {sorted(map(str, present))}).")
+    start = [tensordict.get(key) for key in state_keys]
+    feature_shapes = [x.shape[len(batch) :] for x in start]
+    goal_value = tensordict.get(goal_key, None)
+    if goal_value is None:
+        raise KeyError(
+            f"No goal at goal_key={goal_key!r} in the input tensordict: put the goal state there "
+            "(a TensorDict with the state keys, or a subset of them, or a tensor when there is one state key)."
+        )
+    if isinstance(goal_value, Tensor):
+        if len(state_keys) != 1:
+            raise ValueError(
+                f"The goal at {goal_key!r} is a tensor, but there are {len(state_keys)} state keys "
+                f"{list(state_keys)}: give a TensorDict with (some of) those keys."
+            )
+        goal_parts = {0: goal_value}
+    else:
+        goal_keys = [unravel_key(key) for key in goal_value.keys(True, True)]
+        unknown = [key for key in goal_keys if key not in state_keys]
+        if unknown or not goal_keys:
+            raise ValueError(
+                f"The goal at {goal_key!r} holds keys {goal_keys}; it must hold some of the state keys "
+                f"{list(state_keys)} and nothing else."
+            )
+        goal_parts = {state_keys.index(key): goal_value.get(key) for key in goal_keys}
+    goal = {}
+    for index, value in goal_parts.items():
+        wanted = (*batch, *feature_shapes[index])
+        try:
+            value = value.expand(wanted)
+        except RuntimeError:
+            raise ValueError(
+                f"The goal for {state_keys[index]!r} has shape {tuple(value.shape)}, which does not "
+                f"broadcast to the state's shape {wanted}."
+            ) from None
+        goal[index] = value
+    for name, tensors in (("start state", dict(enumerate(start))), ("goal", goal)):
+        for index, value in tensors.items():
+            if not torch.isfinite(value).all():
+                raise ValueError(f"The {name} for {state_keys[index]!r} holds NaN or infinite values.")
+
+    def flat(x: Tensor) -> Tensor:
+        x = x.reshape(*batch, 1, -1).expand(*batch, restarts, -1)
+        return x.reshape(math.prod(batch) * restarts, -1)
+
+    return PlanningProblem(
+        batch_shape=batch,
+        restarts=restarts,
+        state_keys=list(state_keys),
+        feature_shapes=feature_shapes,
+        start=[flat(x) for x in start],
+        goal={index: flat(value).to(start[index].dtype) for index, value in goal.items()},
+    )
+
+
+def action_bounds(spec: TensorSpec, action_shape: torch.Size) -> tuple[Tensor, Tensor] | None:
+    """``(low, high)`` of a bounded continuous action spec, shaped ``action_shape``; ``None`` if unbounded."""
+    if not spec.dtype.is_floating_point:
+        raise ValueError(f"Gradient-based planning needs continuous actions; the action spec has dtype {spec.dtype}.")
+    space = getattr(spec, "space", None)
+    low, high = getattr(space, "low", None), getattr(space, "high", None)
+    if low is None or high is None:
+        return None
+    take = (0,) * (low.ndim - len(action_shape))  # drop the env's batch dims
+    return low[take].expand(action_shape), high[take].expand(action_shape)
+
+
+def goal_distance(final_states: Sequence[Tensor], goal: dict[int, Tensor]) -> Tensor:
+    """Euclidean distance ``[N]`` of flat final states to the goal, over the goal's keys."""
+    squared = [(final_states[index] - value).square().sum(-1) for index, value in goal.items()]
+    return torch.stack(squared).sum(0).sqrt()
+
+
+def goal_mse(final_states: Sequence[Tensor], goal: dict[int, Tensor]) -> Tensor:
+    """``sum_k mean_d (s_T - g)^2`` per plan ``[N]``: the serial (shooting) objective, scaled like the collocation loss."""
+    return torch.stack([(final_states[index] - value).square().mean(-1) for index, value in goal.items()]).sum(0)
+
+
+class BestPlan:
+    """Keeps, per plan, the actions (and states) whose true rollout ended nearest the goal."""
+
+    def __init__(self):
+        self.distance = None
+
+    def offer(self, distance: Tensor, actions: Tensor, rollout: Sequence[Tensor], virtual: Sequence[Tensor]) -> None:
+        """Takes the candidates that beat the best so far (non-finite distances never do)."""
+        distance = torch.where(torch.isfinite(distance), distance, torch.full_like(distance, math.inf))
+        if self.distance is None:
+            self.distance, self.actions = distance.clone(), actions.detach().clone()
+            self.rollout = [x.detach().clone() for x in rollout]
+            self.virtual = [x.detach().clone() for x in virtual]
+            return
+        better = distance < self.distance
+
+        def keep(new: Tensor, old: Tensor) -> Tensor:
+            return torch.where(better.reshape(-1, *[1] * (new.ndim - 1)), new.detach(), old)
+
+        self.distance = torch.where(better, distance, self.distance)
+        self.actions = keep(actions, self.actions)
+        self.rollout = [keep(new, old) for new, old in zip(rollout, self.rollout)]
+        self.virtual = [keep(new, old) for new, old in zip(virtual, self.virtual)]

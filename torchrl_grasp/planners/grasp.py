@@ -1,0 +1,387 @@
+"""GRASP: Gradient RelAxed Stochastic Planner, as a TorchRL MPC planner."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+
+import torch
+from tensordict import NestedKey, TensorDictBase, unravel_key
+from torch import Tensor
+from torchrl.envs.model_based import ModelBasedEnvBase
+from torchrl.modules.planners.common import MPCPlannerBase
+
+from torchrl_grasp.ops import collocation_loss
+from torchrl_grasp.planners._common import (
+    BestPlan,
+    PlanningProblem,
+    PlanResult,
+    action_bounds,
+    goal_distance,
+    goal_mse,
+    pick_restart,
+    read_problem,
+)
+from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
+
+Schedule = float | Callable[[int], float]
+SYNC_MODES = ("gd", "cem", None)
+
+
+def _value(schedule: Schedule, iteration: int) -> float:
+    return float(schedule(iteration)) if callable(schedule) else float(schedule)
+
+
+class GRASPPlanner(MPCPlannerBase):
+    r"""GRASP planner (Psenka et al., 2026): virtual states optimised in parallel across time.
+
+    For a start :math:`s_0`, a goal :math:`g` and a horizon :math:`T`, GRASP optimises actions
+    :math:`a_{0..T-1}` and virtual states :math:`s_{1..T-1}` (:math:`s_T = g` on the goal's keys):
+
+    .. math::
+
+        L(s, a) = \sum_{t=0}^{T-1} \operatorname{mean}_d \big(F(\bar s_t, a_t) - s_{t+1}\big)^2
+                  + \gamma \operatorname{mean}_d \big(F(\bar s_t, a_t) - g\big)^2
+
+    with :math:`\bar s` the stop-gradient states, so only the action input of the world model
+    is differentiated. Each iteration is ONE batched world-model call over all plans and time
+    steps, the loss is :func:`torchrl_grasp.ops.collocation_loss`, Adam updates states
+    (``lr_states``) and actions (``lr_actions``), Gaussian noise (``state_noise_std``) is added to
+    the states, and actions are clamped to the action spec. Every ``sync_every`` iterations and
+    at the end, a sync grounds the plan in the model's serial rollout: ``"gd"`` takes
+    ``sync_steps`` Adam steps (lr ``sync_lr``) on :math:`\operatorname{mean}_d(F^T(s_0, a) - g)^2`;
+    ``"cem"`` runs ``sync_steps`` CEM iterations around the current actions, with a per-step
+    standard deviation ``sync_lr * drift_t / mean_t(drift_t)``, where ``drift_t`` is the RMS gap
+    between the virtual state :math:`s_{t+1}` and the rollout's; ``None`` only evaluates the
+    rollout. The plan returned is, per batch element, the best over restarts and over every
+    evaluated rollout, by the distance of the rollout's last state to the goal.
+
+    Args:
+        env (ModelBasedEnvBase): its ``world_model`` maps the state keys and the action to the
+            next state keys. :class:`~torchrl_grasp.world_models.TransitionModelEnv` builds one
+            from a plain network.
+        planning_horizon (int): :math:`T`.
+        optim_steps (int, optional): collocation iterations per plan. Defaults to ``300``.
+
+    Keyword Args:
+        goal_key (NestedKey): where the input holds the goal: a TensorDict with the state keys or
+            a subset of them (only those enter the goal term), or a tensor when there is one
+            state key. Defaults to ``"goal"``.
+        state_keys (list of NestedKey, optional): the state; defaults to the keys the world model
+            both reads and writes.
+        action_key (NestedKey): Defaults to ``"action"``.
+        lr_states (float): Adam learning rate of the virtual states. Defaults to ``0.1``.
+        lr_actions (float): Adam learning rate of the actions. Defaults to ``0.005``.
+        state_noise_std (float or callable): :math:`\sigma`, or a schedule ``iteration -> sigma``.
+            Defaults to ``0.005``.
+        goal_weight (float or callable): :math:`\gamma`, or a schedule. Defaults to ``1.0``.
+        sync_every (int): iterations between syncs. Defaults to ``50``.
+        sync_steps (int): Adam steps (``"gd"``) or CEM iterations (``"cem"``) per sync. Defaults to ``10``.
+        sync_lr (float): Adam learning rate of a ``"gd"`` sync, base CEM std of a ``"cem"`` sync.
+            Defaults to ``0.05``.
+        sync_mode (str or None): ``"gd"``, ``"cem"`` or ``None``. Defaults to ``"gd"``.
+        num_restarts (int): plans per batch element, with independent noise. Defaults to ``1``.
+        warm_start (bool): start from the previous call's best plan shifted by one step (per batch
+            element whose goal is unchanged; dropped when the batch shape changes and by
+            :meth:`reset`). Defaults to ``True``.
+        generator (torch.Generator, optional): the only source of randomness; defaults to a new
+            generator seeded with 0, so planning is deterministic.
+        sync_cem_samples (int): CEM samples per plan. Defaults to ``64``.
+        sync_cem_top_k (int): CEM elites. Defaults to ``8``.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from torchrl.data import Bounded, Unbounded
+        >>> from torchrl_grasp import GRASPPlanner, TransitionModelEnv
+        >>> class PointMass(torch.nn.Module):
+        ...     def forward(self, state, action):
+        ...         return state + 0.1 * action
+        >>> env = TransitionModelEnv(PointMass(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+        >>> planner = GRASPPlanner(env, planning_horizon=20, optim_steps=100, lr_actions=0.05)
+        >>> start = TensorDict(observation=torch.zeros(2), goal=torch.tensor([1.0, -0.5]))
+        >>> result = planner.plan(start)
+        >>> result.actions.shape, bool(result.goal_distance < 0.05)
+        (torch.Size([20, 2]), True)
+        >>> env.rollout(5, planner, tensordict=env.reset(start), auto_reset=False)["action"].shape
+        torch.Size([5, 2])
+    """
+
+    def __init__(
+        self,
+        env: ModelBasedEnvBase,
+        planning_horizon: int,
+        optim_steps: int = 300,
+        *,
+        goal_key: NestedKey = "goal",
+        state_keys: Sequence[NestedKey] | None = None,
+        action_key: NestedKey = "action",
+        lr_states: float = 0.1,
+        lr_actions: float = 0.005,
+        state_noise_std: Schedule = 0.005,
+        goal_weight: Schedule = 1.0,
+        sync_every: int = 50,
+        sync_steps: int = 10,
+        sync_lr: float = 0.05,
+        sync_mode: str | None = "gd",
+        num_restarts: int = 1,
+        warm_start: bool = True,
+        generator: torch.Generator | None = None,
+        sync_cem_samples: int = 64,
+        sync_cem_top_k: int = 8,
+    ):
+        super().__init__(env=env, action_key=action_key)
+        for name, value in (
+            ("planning_horizon", planning_horizon),
+            ("optim_steps", optim_steps),
+            ("sync_every", sync_every),
+            ("num_restarts", num_restarts),
+            ("sync_cem_samples", sync_cem_samples),
+            ("sync_cem_top_k", sync_cem_top_k),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        if sync_mode not in SYNC_MODES:
+            raise ValueError(f"sync_mode must be one of {SYNC_MODES}, got {sync_mode!r}.")
+        if sync_cem_top_k > sync_cem_samples:
+            raise ValueError(f"sync_cem_top_k={sync_cem_top_k} exceeds sync_cem_samples={sync_cem_samples}.")
+        if not isinstance(env, ModelBasedEnvBase):
+            raise ValueError(f"env must be a ModelBasedEnvBase with a world_model, got {type(env).__name__}.")
+        self.planning_horizon = planning_horizon
+        self.optim_steps = optim_steps
+        self.goal_key = unravel_key(goal_key)
+        self.action_key = unravel_key(action_key)
+        self.state_keys = (
+            [unravel_key(key) for key in state_keys]
+            if state_keys is not None
+            else infer_state_keys(env.world_model, action_key)
+        )
+        self.lr_states, self.lr_actions = lr_states, lr_actions
+        self.state_noise_std, self.goal_weight = state_noise_std, goal_weight
+        self.sync_every, self.sync_steps, self.sync_lr, self.sync_mode = sync_every, sync_steps, sync_lr, sync_mode
+        self.num_restarts, self.warm_start = num_restarts, warm_start
+        self.sync_cem_samples, self.sync_cem_top_k = sync_cem_samples, sync_cem_top_k
+        self.generator = generator if generator is not None else torch.Generator(env.device).manual_seed(0)
+        self.model_step = WorldModelStep(env.world_model, self.state_keys, self.action_key)
+        self.action_shape = self.action_spec.shape[len(env.batch_size) :]
+        self.bounds = action_bounds(self.action_spec, self.action_shape)
+        self._previous = None
+
+    def reset(self, tensordict: TensorDictBase | None = None) -> None:
+        """Forgets the previous plan, so the next call does not warm start."""
+        self._previous = None
+
+    def planning(self, tensordict: TensorDictBase) -> Tensor:
+        """The first action of :meth:`plan`'s plan, ``[*B, *action_shape]``."""
+        return self.plan(tensordict).actions.select(tensordict.batch_dims, 0)
+
+    def plan(self, tensordict: TensorDictBase) -> PlanResult:
+        """Plans from the state in ``tensordict`` ``[*B]`` to the goal at ``goal_key``; see :class:`PlanResult`.
+
+        The input is not modified. Gradients are enabled inside (collectors call policies under
+        ``torch.no_grad()``), and none is left on the world model's parameters.
+        """
+        with torch.enable_grad():
+            return self._plan(tensordict)
+
+    # -- the optimisation -------------------------------------------------------------------
+
+    def _plan(self, tensordict: TensorDictBase) -> PlanResult:
+        problem = read_problem(tensordict, self.state_keys, self.goal_key, self.num_restarts)
+        actions, virtual = self._initial_plan(problem)
+        optimizer = torch.optim.Adam(
+            [{"params": virtual, "lr": self.lr_states}, {"params": [actions], "lr": self.lr_actions}]
+        )
+        parameters = [*virtual, actions]
+        history = torch.full((self.optim_steps, problem.num_plans), math.nan, device=actions.device)
+        best, self._model_calls = BestPlan(), 0
+        last_check = 0
+        for iteration in range(self.optim_steps):
+            loss = self._collocation_loss(problem, virtual, actions, _value(self.goal_weight, iteration))
+            if iteration == 0 and not torch.isfinite(loss).all():
+                raise ValueError(
+                    "The world model returned NaN or infinite values on the initial plan; check the "
+                    "model and the start and goal states."
+                )
+            grads = torch.autograd.grad(loss.sum(), parameters)
+            for parameter, grad in zip(parameters, grads):
+                parameter.grad = grad
+            optimizer.step()
+            self._perturb_and_project(problem, virtual, actions, _value(self.state_noise_std, iteration))
+            history[iteration] = loss.detach()
+            if (iteration + 1) % self.sync_every == 0 or iteration + 1 == self.optim_steps:
+                if not torch.isfinite(history[last_check : iteration + 1]).all():
+                    self._recover(best, actions, virtual, iteration)
+                    break
+                last_check = iteration + 1
+                self._sync(problem, actions, virtual, best)
+        return self._result(problem, best, history)
+
+    def _initial_plan(self, problem: PlanningProblem) -> tuple[Tensor, list[Tensor]]:
+        n, horizon = problem.num_plans, self.planning_horizon
+        actions = torch.zeros(n, horizon, *self.action_shape, device=self.env.device, dtype=self.action_spec.dtype)
+        actions = self._clamp(actions)
+        fraction = torch.arange(1, horizon + 1, device=actions.device, dtype=problem.start[0].dtype) / horizon
+        virtual = []
+        rollout = None
+        for index, start in enumerate(problem.start):
+            if index in problem.goal:
+                goal = problem.goal[index]
+                virtual.append(start[:, None] + fraction[:, None] * (goal - start)[:, None])
+            else:
+                if rollout is None:
+                    with torch.no_grad():
+                        rollout = self._rollout(problem, actions)
+                virtual.append(rollout[index][:, 1:])
+        actions, virtual = self._warm_started(problem, actions, virtual)
+        return actions.requires_grad_(), [v.detach().clone().requires_grad_() for v in virtual]
+
+    def _warm_started(self, problem, actions, virtual):
+        previous = self._previous
+        if not self.warm_start or previous is None or previous["batch_shape"] != problem.batch_shape:
+            return actions, virtual
+        same_goal = torch.ones(problem.num_plans, dtype=torch.bool, device=actions.device)
+        for index, goal in problem.goal.items():
+            old = previous["goal"].get(index)
+            same_goal &= old is not None and torch.isclose(goal, old).all(-1)
+        if set(previous["goal"]) != set(problem.goal):
+            return actions, virtual
+
+        def shifted(x: Tensor) -> Tensor:
+            return torch.cat([x[:, 1:], x[:, -1:]], dim=1)
+
+        def choose(new: Tensor, old: Tensor) -> Tensor:
+            return torch.where(same_goal.reshape(-1, *[1] * (new.ndim - 1)), shifted(old), new)
+
+        return choose(actions, previous["actions"]), [choose(v, old) for v, old in zip(virtual, previous["virtual"])]
+
+    def _collocation_loss(self, problem: PlanningProblem, virtual: list[Tensor], actions: Tensor, goal_weight: float):
+        """One batched world-model call over all plans and steps, then the fused loss ``[N]``."""
+        n, horizon = problem.num_plans, self.planning_horizon
+        states_in = [torch.cat([start[:, None], v[:, :-1].detach()], dim=1) for start, v in zip(problem.start, virtual)]
+        predicted = self.model_step(problem.unflatten(states_in, horizon), actions.reshape(n * horizon, *self.action_shape))
+        self._model_calls += 1
+        loss = 0
+        for index, (pred, v) in enumerate(zip(predicted, virtual)):
+            goal = problem.goal.get(index)
+            loss = loss + collocation_loss(
+                pred.reshape(n, horizon, -1), v, goal, goal_weight if goal is not None else 0.0
+            )
+        return loss
+
+    @torch.no_grad()
+    def _perturb_and_project(self, problem, virtual, actions, noise_std):
+        for index, v in enumerate(virtual):
+            if noise_std > 0:
+                v.add_(torch.randn(v.shape, generator=self.generator, device=v.device, dtype=v.dtype), alpha=noise_std)
+            if index in problem.goal:
+                v[:, -1] = problem.goal[index]
+        actions.copy_(self._clamp(actions))
+
+    def _clamp(self, actions: Tensor) -> Tensor:
+        return actions if self.bounds is None else actions.clamp(*self.bounds)
+
+    def _rollout(self, problem: PlanningProblem, actions: Tensor) -> list[Tensor]:
+        """Flat serial rollout ``[N, T+1, D_k]`` per key."""
+        start = [x.reshape(-1, *shape) for x, shape in zip(problem.start, problem.feature_shapes)]
+        trajectory = self.model_step.rollout(start, actions)
+        self._model_calls += actions.shape[1]
+        return [x.reshape(x.shape[0], x.shape[1], -1) for x in trajectory]
+
+    def _evaluate(self, problem, actions, virtual, best) -> list[Tensor]:
+        with torch.no_grad():
+            rollout = self._rollout(problem, actions)
+        best.offer(goal_distance([x[:, -1] for x in rollout], problem.goal), actions, rollout, virtual)
+        return rollout
+
+    # -- syncs ------------------------------------------------------------------------------
+
+    def _sync(self, problem, actions, virtual, best) -> None:
+        if self.sync_mode == "gd":
+            self._sync_gd(problem, actions, virtual, best)
+        elif self.sync_mode == "cem":
+            self._sync_cem(problem, actions, virtual, best)
+        self._evaluate(problem, actions.detach(), virtual, best)
+
+    def _sync_gd(self, problem, actions, virtual, best) -> None:
+        """``sync_steps`` Adam steps on the serial loss; each step's rollout is also a candidate plan."""
+        candidate = actions.detach().clone().requires_grad_()
+        optimizer = torch.optim.Adam([candidate], lr=self.sync_lr)
+        for _ in range(self.sync_steps):
+            rollout = self._rollout(problem, candidate)
+            final = [x[:, -1] for x in rollout]
+            with torch.no_grad():
+                best.offer(goal_distance(final, problem.goal), candidate, rollout, virtual)
+            (candidate.grad,) = torch.autograd.grad(goal_mse(final, problem.goal).sum(), [candidate])
+            optimizer.step()
+            with torch.no_grad():
+                candidate.copy_(self._clamp(candidate))
+        with torch.no_grad():
+            actions.copy_(candidate)
+
+    @torch.no_grad()
+    def _sync_cem(self, problem, actions, virtual, best) -> None:
+        """CEM around the actions, with a per-step std that grows where the virtual states drifted."""
+        n, horizon, samples = problem.num_plans, self.planning_horizon, self.sync_cem_samples
+        rollout = self._evaluate(problem, actions.detach(), virtual, best)
+        drift = torch.stack([(v - x[:, 1:]).square().mean(-1) for v, x in zip(virtual, rollout)]).sum(0).sqrt()
+        std = self.sync_lr * drift / (drift.mean(-1, keepdim=True) + 1e-8)
+        std = std.reshape(n, 1, horizon, *[1] * len(self.action_shape)).expand(n, 1, horizon, *self.action_shape)
+        mean = actions.detach()[:, None]
+        repeated = PlanningProblem(
+            problem.batch_shape,
+            problem.restarts * samples,
+            problem.state_keys,
+            problem.feature_shapes,
+            [x.repeat_interleave(samples, 0) for x in problem.start],
+            {i: g.repeat_interleave(samples, 0) for i, g in problem.goal.items()},
+        )
+        for _ in range(self.sync_steps):
+            noise = torch.randn((n, samples, horizon, *self.action_shape), generator=self.generator, device=mean.device)
+            noise[:, 0] = 0  # the current mean is always a candidate
+            candidates = self._clamp(mean + std * noise)
+            trajectories = self._rollout(repeated, candidates.reshape(n * samples, horizon, *self.action_shape))
+            distance = goal_distance([x[:, -1] for x in trajectories], repeated.goal).reshape(n, samples)
+            elite = distance.topk(self.sync_cem_top_k, dim=1, largest=False).indices
+            elites = candidates[torch.arange(n, device=mean.device)[:, None], elite]
+            winner = elite[:, 0]
+            rows = torch.arange(n, device=mean.device) * samples + winner
+            best.offer(distance[torch.arange(n), winner], elites[:, 0], [x[rows] for x in trajectories], virtual)
+            mean, std = elites.mean(1, keepdim=True), elites.std(1, keepdim=True)
+        actions.copy_(mean[:, 0])
+
+    # -- results ------------------------------------------------------------------------------
+
+    def _recover(self, best, actions, virtual, iteration) -> None:
+        if best.distance is None:
+            raise ValueError(
+                f"The collocation loss became NaN or infinite by iteration {iteration + 1}, before any "
+                "finite plan was found; lower lr_states / state_noise_std or check the world model."
+            )
+        warnings.warn(
+            f"The collocation loss became NaN or infinite by iteration {iteration + 1}; returning the "
+            "best finite plan found before it.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+    def _result(self, problem: PlanningProblem, best: BestPlan, history: Tensor) -> PlanResult:
+        batch, restarts = problem.batch_shape, problem.restarts
+        index = best.distance.reshape(math.prod(batch), restarts).argmin(-1).reshape(batch)
+        actions = pick_restart(best.actions, index, batch, restarts)
+        virtual = [torch.cat([start[:, None], v], dim=1) for start, v in zip(problem.start, best.virtual)]
+        self._previous = {
+            "batch_shape": batch,
+            "goal": dict(problem.goal),
+            "actions": best.actions,
+            "virtual": best.virtual,
+        }
+        return PlanResult(
+            actions=actions,
+            virtual_states=problem.to_tensordict(virtual, index),
+            rollout=problem.to_tensordict(best.rollout, index),
+            goal_distance=pick_restart(best.distance, index, batch, restarts),
+            loss_history=history.reshape(-1, math.prod(batch), restarts).mean(-1).reshape(-1, *batch),
+            model_calls=self._model_calls,
+        )

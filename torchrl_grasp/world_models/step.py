@@ -1,0 +1,100 @@
+"""One time-batched world-model step over flat tensors: the planners' only view of a model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from tensordict import NestedKey, TensorDict, unravel_key
+from tensordict.nn import TensorDictModuleBase
+from torch import Tensor
+
+
+def infer_state_keys(module: TensorDictModuleBase, action_key: NestedKey) -> list[NestedKey]:
+    """The keys a TensorDict world model both reads and writes (its state), ``action_key`` aside.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict.nn import TensorDictModule
+        >>> model = TensorDictModule(
+        ...     lambda s, a: (s + a, s.sum(-1, keepdim=True)),
+        ...     in_keys=[("agent", "position"), "action"],
+        ...     out_keys=[("agent", "position"), "reward"],
+        ... )
+        >>> infer_state_keys(model, "action")
+        [('agent', 'position')]
+    """
+    action_key = unravel_key(action_key)
+    written = {unravel_key(key) for key in module.out_keys}
+    keys = [unravel_key(key) for key in module.in_keys]
+    state_keys = [key for key in keys if key in written and key != action_key]
+    if not state_keys:
+        raise ValueError(
+            f"Could not infer state keys: the world model reads {module.in_keys} and writes "
+            f"{module.out_keys}, and no key other than {action_key!r} is both read and written. "
+            "Pass state_keys explicitly."
+        )
+    return state_keys
+
+
+class WorldModelStep:
+    """Calls a TensorDict world model on flat batches of tensors: ``F(states, action) -> next states``.
+
+    The planners keep their variables as plain tensors and evaluate every time step of
+    every plan in ONE call of this object on a flat batch ``[N]`` (``N = plans x steps``):
+    TensorDicts are built only here, at the model boundary. A flat 1-D batch also suits
+    modules that accept only 1-D batches, such as the ``GRUCell`` in TorchRL's ``RSSMPrior``.
+
+    Args:
+        module (TensorDictModuleBase): reads ``state_keys`` and ``action_key``, writes
+            the next ``state_keys``.
+        state_keys (sequence of NestedKey): the state, in a fixed order.
+        action_key (NestedKey): where the action goes.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict.nn import TensorDictModule
+        >>> model = TensorDictModule(lambda s, a: s + a, in_keys=["s", "action"], out_keys=["s"])
+        >>> step = WorldModelStep(model, ["s"], "action")
+        >>> step([torch.zeros(3, 2)], torch.ones(3, 2))[0]
+        tensor([[1., 1.],
+                [1., 1.],
+                [1., 1.]])
+    """
+
+    def __init__(self, module: TensorDictModuleBase, state_keys: Sequence[NestedKey], action_key: NestedKey):
+        self.module = module
+        self.state_keys = [unravel_key(key) for key in state_keys]
+        self.action_key = unravel_key(action_key)
+
+    def __call__(self, states: Sequence[Tensor], action: Tensor) -> list[Tensor]:
+        """Next states, one tensor per state key, for ``states`` ``[N, *F_k]`` and ``action`` ``[N, *A]``."""
+        td = TensorDict(batch_size=action.shape[:1], device=action.device)
+        for key, value in zip(self.state_keys, states):
+            td.set(key, value)
+        td.set(self.action_key, action)
+        out = self.module(td)
+        next_states = []
+        for key, value in zip(self.state_keys, states):
+            predicted = out.get(key)
+            if predicted.shape != value.shape:
+                raise ValueError(
+                    f"The world model maps state {key!r} of shape {tuple(value.shape)} to shape "
+                    f"{tuple(predicted.shape)}; it must return the next state in the same shape."
+                )
+            next_states.append(predicted)
+        return next_states
+
+    def rollout(self, start: Sequence[Tensor], actions: Tensor) -> list[Tensor]:
+        """The serial rollout ``s_{t+1} = F(s_t, a_t)``: states ``[N, T+1, *F_k]`` from ``start`` ``[N, *F_k]``.
+
+        This is the one place that steps the model through time in a loop; it is what
+        syncs and plan evaluation need, not the collocation iterations.
+        """
+        states = list(start)
+        trajectory = [[value] for value in states]
+        for t in range(actions.shape[1]):
+            states = self(states, actions[:, t])
+            for key_trajectory, value in zip(trajectory, states):
+                key_trajectory.append(value)
+        return [torch.stack(key_trajectory, dim=1) for key_trajectory in trajectory]
