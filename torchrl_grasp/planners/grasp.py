@@ -167,6 +167,7 @@ class GRASPPlanner(MPCPlannerBase):
         self.action_shape = self.action_spec.shape[len(env.batch_size) :]
         self.bounds = action_bounds(self.action_spec, self.action_shape)
         self._previous = None
+        self._model_calls = 0
 
     def reset(self, tensordict: TensorDictBase | None = None) -> None:
         """Forgets the previous plan, so the next call does not warm start."""
@@ -189,13 +190,14 @@ class GRASPPlanner(MPCPlannerBase):
 
     def _plan(self, tensordict: TensorDictBase) -> PlanResult:
         problem = read_problem(tensordict, self.state_keys, self.goal_key, self.num_restarts)
+        self._model_calls = 0
         actions, virtual = self._initial_plan(problem)
         optimizer = torch.optim.Adam(
             [{"params": virtual, "lr": self.lr_states}, {"params": [actions], "lr": self.lr_actions}]
         )
         parameters = [*virtual, actions]
         history = torch.full((self.optim_steps, problem.num_plans), math.nan, device=actions.device)
-        best, self._model_calls = BestPlan(), 0
+        best = BestPlan()
         last_check = 0
         for iteration in range(self.optim_steps):
             loss = self._collocation_loss(problem, virtual, actions, _value(self.goal_weight, iteration))

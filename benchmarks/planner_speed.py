@@ -1,0 +1,295 @@
+"""Time per GRASP iteration against the floor, against a per-step loop, and the share of plan time in sync.
+
+The world model is a residual MLP ``s' = s + MLP(cat(s, a))`` (two hidden layers of ``width``,
+state dim ``D``, action dim 2) wrapped in :class:`torchrl_grasp.TransitionModelEnv`. For each
+(B, T, D, width) the script measures, side by side in one run:
+
+- **iteration**: exactly what one loop iteration of ``GRASPPlanner._plan`` does, by calling
+  the planner's own methods: ``_collocation_loss`` (one batched world-model call through
+  ``WorldModelStep`` plus the fused loss), ``torch.autograd.grad`` w.r.t. the virtual states
+  and the actions, the Adam step, and ``_perturb_and_project``.
+- **floor**: one forward + backward of the bare MLP on a ``[B*T, D]`` state batch and
+  ``[B*T, 2]`` actions, backward w.r.t. the actions only: the least any gradient planner
+  iteration must do. ``iteration / floor`` is the planner's overhead (target: <= 1.5 at T=256).
+- **per-step loop**: the same collocation iteration written as a Python loop over ``t``
+  (the authors' way): the bare MLP on ``[B, D]`` states and ``[B, 2]`` actions per step, the
+  predictions stacked, ``collocation_loss_reference``, the same ``autograd.grad`` + Adam step
+  and ``_perturb_and_project`` on copies of the same tensors. ``loop / iteration`` is the
+  speed-up of the time-batched iteration (target: >= 30 at T=256).
+
+Medians come from ``torch.utils.benchmark.Timer.blocked_autorange``, run with the thread count
+printed in the header. A second table runs ``planner.plan`` with the default sync
+(``sync_mode="gd"``, ``sync_every=50``, ``sync_steps=10``) for ``--sync-optim-steps`` iterations
+on a subset of configs and reports the share of its wall time spent inside ``_sync`` (the
+serial rollouts of the sync and of plan evaluation). The last lines say, per T=256 row,
+whether each target is met.
+
+    python benchmarks/planner_speed.py                   # the full grid, a few minutes on 2 CPU cores
+    python benchmarks/planner_speed.py --quick           # a tiny grid, seconds
+    python benchmarks/planner_speed.py --threads 1       # pin the thread count
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+
+import torch
+from tensordict import TensorDict
+from torch import nn
+from torch.utils import benchmark
+from torchrl.data import Bounded, Unbounded
+
+from torchrl_grasp import GRASPPlanner, TransitionModelEnv
+from torchrl_grasp.ops import collocation_loss_reference
+from torchrl_grasp.planners._common import read_problem
+from torchrl_grasp.planners.grasp import _value
+
+ACTION_DIM = 2
+TARGET_HORIZON = 256
+TARGET_OVERHEAD = 1.5  # iteration / floor at most
+TARGET_SPEEDUP = 30.0  # per-step loop / iteration at least
+
+
+class ResidualMLP(nn.Module):
+    """``s' = s + MLP(cat(s, a))`` with two hidden layers of ``width``."""
+
+    def __init__(self, dim: int, width: int, activation: type[nn.Module]):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(dim + ACTION_DIM, width),
+            activation(),
+            nn.Linear(width, width),
+            activation(),
+            nn.Linear(width, dim),
+        )
+
+    def forward(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return state + self.net(torch.cat([state, action], dim=-1))
+
+
+class SyncTimedGRASPPlanner(GRASPPlanner):
+    """A GRASPPlanner that accumulates the wall time spent inside ``_sync``."""
+
+    sync_seconds = 0.0
+
+    def _sync(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return super()._sync(*args, **kwargs)
+        finally:
+            self.sync_seconds += time.perf_counter() - start
+
+
+def make_env(dim: int, width: int, activation: type[nn.Module]):
+    model = ResidualMLP(dim, width, activation)
+    env = TransitionModelEnv(model, Unbounded(dim), Bounded(-1.0, 1.0, (ACTION_DIM,)))
+    return model, env
+
+
+def make_start(batch: int, dim: int) -> TensorDict:
+    return TensorDict(observation=torch.randn(batch, dim), goal=torch.randn(batch, dim), batch_size=[batch])
+
+
+def median_seconds(fn, min_run_time: float, threads: int) -> float:
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
+    return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def grasp_iteration(planner: GRASPPlanner, td: TensorDict):
+    """A closure running one iteration of ``GRASPPlanner._plan``'s loop, on the planner's own methods."""
+    problem = read_problem(td, planner.state_keys, planner.goal_key, planner.num_restarts)
+    planner._model_calls = 0
+    actions, virtual = planner._initial_plan(problem)
+    optimizer = torch.optim.Adam(
+        [{"params": virtual, "lr": planner.lr_states}, {"params": [actions], "lr": planner.lr_actions}]
+    )
+    parameters = [*virtual, actions]
+    goal_weight = _value(planner.goal_weight, 0)
+    noise_std = _value(planner.state_noise_std, 0)
+
+    def iteration():
+        loss = planner._collocation_loss(problem, virtual, actions, goal_weight)
+        grads = torch.autograd.grad(loss.sum(), parameters)
+        for parameter, grad in zip(parameters, grads):
+            parameter.grad = grad
+        optimizer.step()
+        planner._perturb_and_project(problem, virtual, actions, noise_std)
+
+    return iteration, problem, actions, virtual
+
+
+def per_step_loop(planner: GRASPPlanner, model: nn.Module, problem, actions, virtual):
+    """The same iteration written as a Python loop over t, on copies of the same tensors."""
+    (start,), goal = problem.start, problem.goal[0]
+    actions = actions.detach().clone().requires_grad_()
+    virtual = virtual[0].detach().clone().requires_grad_()
+    optimizer = torch.optim.Adam(
+        [{"params": [virtual], "lr": planner.lr_states}, {"params": [actions], "lr": planner.lr_actions}]
+    )
+    parameters = [virtual, actions]
+    goal_weight = _value(planner.goal_weight, 0)
+    noise_std = _value(planner.state_noise_std, 0)
+    horizon = actions.shape[1]
+
+    def iteration():
+        predictions = []
+        for t in range(horizon):
+            state = start if t == 0 else virtual[:, t - 1].detach()
+            predictions.append(model(state, actions[:, t]))
+        loss = collocation_loss_reference(torch.stack(predictions, dim=1), virtual, goal, goal_weight)
+        grads = torch.autograd.grad(loss.sum(), parameters)
+        for parameter, grad in zip(parameters, grads):
+            parameter.grad = grad
+        optimizer.step()
+        planner._perturb_and_project(problem, [virtual], actions, noise_std)
+
+    return iteration
+
+
+def floor(model: nn.Module, batch: int, steps: int, dim: int):
+    """One forward + backward of the bare model on ``[B*T]``, backward w.r.t. the actions only."""
+    states = torch.randn(batch * steps, dim)
+    actions = torch.rand(batch * steps, ACTION_DIM).mul_(2).sub_(1).requires_grad_()
+
+    def forward_backward():
+        out = model(states, actions)
+        torch.autograd.grad(out.sum(), [actions])
+
+    return forward_backward
+
+
+def time_config(batch, steps, dim, width, activation, args):
+    torch.manual_seed(0)
+    model, env = make_env(dim, width, activation)
+    planner = GRASPPlanner(env, planning_horizon=steps, optim_steps=100, sync_mode=None)
+    td = make_start(batch, dim)
+    with torch.enable_grad():
+        iteration, problem, actions, virtual = grasp_iteration(planner, td)
+        loop = per_step_loop(planner, model, problem, actions, virtual)
+        bare = floor(model, batch, steps, dim)
+        for fn in (iteration, loop, bare):  # warm-up: layout caches, allocator, Adam state
+            fn()
+        return dict(
+            iteration_s=median_seconds(iteration, args.min_run_time, args.threads),
+            floor_s=median_seconds(bare, args.min_run_time, args.threads),
+            loop_s=median_seconds(loop, args.min_run_time, args.threads),
+        )
+
+
+def sync_share(batch, steps, dim, width, activation, args):
+    torch.manual_seed(0)
+    _, env = make_env(dim, width, activation)
+    planner = SyncTimedGRASPPlanner(env, planning_horizon=steps, optim_steps=args.sync_optim_steps)
+    td = make_start(batch, dim)
+    planner.reset()
+    planner.plan(td)  # warm-up
+    plan_times, sync_times, calls = [], [], 0
+    previous = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        for _ in range(args.sync_repeats):
+            planner.reset()  # no warm start: every repeat solves the same problem
+            planner.sync_seconds = 0.0
+            start = time.perf_counter()
+            result = planner.plan(td)
+            plan_times.append(time.perf_counter() - start)
+            sync_times.append(planner.sync_seconds)
+            calls = result.model_calls
+    finally:
+        torch.set_num_threads(previous)
+    return dict(
+        plan_s=statistics.median(plan_times),
+        sync_s=statistics.median(sync_times),
+        share=sum(sync_times) / sum(plan_times),
+        model_calls=calls,
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dims", type=int, nargs="+", default=[4, 32, 256])
+    parser.add_argument("--widths", type=int, nargs="+", default=[64, 512])
+    parser.add_argument("--horizons", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--activation", default="relu", choices=["relu", "silu"])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads while timing")
+    parser.add_argument("--min-run-time", type=float, default=0.3, help="seconds of timing per cell and side")
+    parser.add_argument("--sync-dims", type=int, nargs="+", default=[32])
+    parser.add_argument("--sync-widths", type=int, nargs="+", default=[64])
+    parser.add_argument("--sync-batches", type=int, nargs="+", default=[16])
+    parser.add_argument("--sync-horizons", type=int, nargs="+", default=None, help="defaults to --horizons")
+    parser.add_argument("--sync-optim-steps", type=int, default=100, help="optim_steps of each timed plan")
+    parser.add_argument("--sync-repeats", type=int, default=3, help="timed plans per sync config")
+    parser.add_argument("--quick", action="store_true", help="a tiny grid with short timings")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.dims, args.widths, args.horizons, args.batches, args.min_run_time = [4], [64], [16], [1], 0.05
+        args.sync_dims, args.sync_widths, args.sync_batches, args.sync_repeats = [4], [64], [1], 1
+    if args.sync_horizons is None:
+        args.sync_horizons = args.horizons
+    activation = {"relu": nn.ReLU, "silu": nn.SiLU}[args.activation]
+
+    print(
+        f"torch {torch.__version__}, device cpu, float32, threads {args.threads}, "
+        f"residual MLP (2 hidden layers, {args.activation}), action dim {ACTION_DIM}"
+    )
+    print()
+    print("| B | T | D | width | iteration (ms) | floor (ms) | iteration/floor | per-step loop (ms) | loop/iteration |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for batch, steps, dim, width in itertools.product(args.batches, args.horizons, args.dims, args.widths):
+        row = dict(batch=batch, steps=steps, dim=dim, width=width, **time_config(batch, steps, dim, width, activation, args))
+        rows.append(row)
+        print(
+            f"| {batch} | {steps} | {dim} | {width} | {row['iteration_s'] * 1e3:.3f} | {row['floor_s'] * 1e3:.3f} "
+            f"| {row['iteration_s'] / row['floor_s']:.2f} | {row['loop_s'] * 1e3:.3f} "
+            f"| {row['loop_s'] / row['iteration_s']:.1f} |",
+            flush=True,
+        )
+
+    print()
+    print(f"plan() with sync_mode='gd', sync_every=50, sync_steps=10, optim_steps={args.sync_optim_steps} "
+          f"(median of {args.sync_repeats}):")
+    print()
+    print("| B | T | D | width | plan (ms) | in _sync (ms) | sync share | model calls |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    sync_rows = []
+    for batch, steps, dim, width in itertools.product(
+        args.sync_batches, args.sync_horizons, args.sync_dims, args.sync_widths
+    ):
+        row = dict(batch=batch, steps=steps, dim=dim, width=width, **sync_share(batch, steps, dim, width, activation, args))
+        sync_rows.append(row)
+        print(
+            f"| {batch} | {steps} | {dim} | {width} | {row['plan_s'] * 1e3:.1f} | {row['sync_s'] * 1e3:.1f} "
+            f"| {row['share']:.0%} | {row['model_calls']} |",
+            flush=True,
+        )
+
+    print()
+    targets = [row for row in rows if row["steps"] == TARGET_HORIZON]
+    if not targets:
+        print(f"Targets: not checked, no row has T={TARGET_HORIZON}.")
+    for row in targets:
+        overhead = row["iteration_s"] / row["floor_s"]
+        speedup = row["loop_s"] / row["iteration_s"]
+        print(
+            f"T={TARGET_HORIZON} B={row['batch']} D={row['dim']} width={row['width']}: "
+            f"iteration/floor {overhead:.2f} {'MET' if overhead <= TARGET_OVERHEAD else 'MISSED'} "
+            f"(target <= {TARGET_OVERHEAD}); "
+            f"loop/iteration {speedup:.1f} {'MET' if speedup >= TARGET_SPEEDUP else 'MISSED'} "
+            f"(target >= {TARGET_SPEEDUP:.0f})"
+        )
+    if targets:
+        met = sum(
+            row["iteration_s"] / row["floor_s"] <= TARGET_OVERHEAD and row["loop_s"] / row["iteration_s"] >= TARGET_SPEEDUP
+            for row in targets
+        )
+        print(f"Both targets met in {met} of {len(targets)} rows at T={TARGET_HORIZON}.")
+    return rows, sync_rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""GRASPPlanner: it reaches goals, and behaves as a TorchRL planner should."""
+
+import math
+import warnings
+
+import pytest
+import torch
+from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
+from torchrl.data import Bounded, Categorical, Composite, Unbounded
+from torchrl.envs import GymEnv
+
+from torchrl_grasp import GRASPPlanner, TransitionModelEnv
+from torchrl_grasp.planners._common import read_problem
+from torchrl_grasp.world_models.analytic import SmoothWallDoor
+
+ACTIONS = Bounded(-1.0, 1.0, (2,))
+
+
+class PointMass(torch.nn.Module):
+    def forward(self, state, action):
+        return state + 0.1 * action
+
+
+def point_mass_env():
+    return TransitionModelEnv(PointMass(), Unbounded(2), ACTIONS)
+
+
+def point_mass_problem(batch):
+    gen = torch.Generator().manual_seed(0)
+    start = torch.rand(*batch, 2, generator=gen) - 0.5
+    goal = start + torch.tensor([0.8, -0.6])
+    return TensorDict(observation=start, goal=goal, batch_size=batch)
+
+
+def quick_planner(env, **kwargs):
+    options = dict(
+        planning_horizon=15, optim_steps=100, lr_actions=0.05, lr_states=0.01, sync_every=25, goal_weight=0.3
+    )
+    options.update(kwargs)
+    return GRASPPlanner(env, **options)
+
+
+def wall_pairs(count=8):
+    """Start/goal pairs on opposite sides of the wall, most of them away from the door."""
+    gen = torch.Generator().manual_seed(1)
+    heights = torch.rand(count, 2, generator=gen) * 0.5 + 0.3
+    sign = torch.where(torch.rand(count, 2, generator=gen) > 0.5, 1.0, -1.0)
+    start = torch.stack([-0.5 - 0.2 * torch.rand(count, generator=gen), heights[:, 0] * sign[:, 0]], -1)
+    goal = torch.stack([0.5 + 0.2 * torch.rand(count, generator=gen), heights[:, 1] * sign[:, 1]], -1)
+    return TensorDict(observation=start, goal=goal, batch_size=[count])
+
+
+def test_long_horizon_plans_go_around_the_wall():
+    env = TransitionModelEnv(SmoothWallDoor(), Unbounded(2), ACTIONS)
+    planner = GRASPPlanner(env, planning_horizon=60, lr_actions=0.05, lr_states=0.01, num_restarts=4)
+    pairs = wall_pairs()
+    result = planner.plan(pairs)
+
+    # The reported distance is that of the model's own rollout of the returned actions.
+    final = env.rollout(
+        60, _replay(result.actions), tensordict=env.reset(pairs), auto_reset=False
+    )["next", "observation"][:, -1]
+    torch.testing.assert_close((final - pairs["goal"]).norm(dim=-1), result.goal_distance)
+    assert (result.goal_distance < 0.1).sum() >= 6, result.goal_distance
+    # The paths cross x = 0 through the door, not through the wall.
+    path = result.rollout["observation"]
+    crossing = (path[:, :-1, 0] < 0) & (path[:, 1:, 0] >= 0)
+    reached = result.goal_distance < 0.1
+    heights = path[:, 1:, 1].abs()
+    assert crossing[reached].any(dim=-1).all()
+    assert (heights[reached][crossing[reached]] < 0.25).all()
+
+
+def _replay(actions):
+    step = {"t": 0}
+
+    def policy(td):
+        td.set("action", actions[:, step["t"]])
+        step["t"] += 1
+        return td
+
+    return policy
+
+
+class DoubleIntegrator(torch.nn.Module):
+    def forward(self, position, velocity, action):
+        velocity = 0.8 * velocity + 0.2 * action
+        return position + 0.1 * velocity, velocity
+
+
+def nested_env():
+    model = TensorDictModule(
+        DoubleIntegrator(),
+        in_keys=[("agent", "position"), ("agent", "velocity"), "action"],
+        out_keys=[("agent", "position"), ("agent", "velocity")],
+    )
+    state = Composite(agent=Composite(position=Unbounded(2), velocity=Unbounded(2)))
+    return TransitionModelEnv(model, state, ACTIONS)
+
+
+def test_env_rollout_with_nested_state_keys_reaches_the_goal():
+    env = nested_env()
+    planner = quick_planner(env, planning_horizon=12)
+    assert planner.state_keys == [("agent", "position"), ("agent", "velocity")]
+    start = TensorDict(
+        agent=TensorDict(position=torch.zeros(2), velocity=torch.zeros(2)),
+        goal=TensorDict(agent=TensorDict(position=torch.tensor([0.4, -0.3]))),
+    )
+    with torch.no_grad():  # as collectors call policies
+        trajectory = env.rollout(20, planner, tensordict=env.reset(start), auto_reset=False)
+    final = trajectory["next", "agent", "position"][-1]
+    assert (final - torch.tensor([0.4, -0.3])).norm() < 0.05
+
+
+@pytest.mark.parametrize("batch", [(), (3,), (2, 3)])
+def test_every_batch_shape(batch):
+    planner = quick_planner(point_mass_env(), num_restarts=2)
+    td = point_mass_problem(batch)
+    result = planner.plan(td)
+    assert result.actions.shape == (*batch, 15, 2)
+    assert result.virtual_states.batch_size == (*batch, 16)
+    assert result.rollout.batch_size == (*batch, 16)
+    assert result.goal_distance.shape == batch
+    assert result.loss_history.shape == (100, *batch)
+    assert (result.goal_distance < 0.05).all()
+    torch.testing.assert_close(result.virtual_states["observation"][..., 0, :], td["observation"])
+    torch.testing.assert_close(result.virtual_states["observation"][..., -1, :], td["goal"])
+    assert planner(td.clone())["action"].shape == (*batch, 2)
+
+
+def test_actions_stay_inside_the_spec_bounds():
+    env = TransitionModelEnv(PointMass(), Unbounded(2), Bounded(-0.3, 0.3, (2,)))
+    result = quick_planner(env).plan(point_mass_problem((4,)))
+    assert result.actions.abs().max() <= 0.3
+
+
+def test_input_is_not_mutated_beyond_the_action():
+    planner = quick_planner(point_mass_env())
+    td = point_mass_problem((3,))
+    original = td.clone()
+    planner.plan(td)
+    assert (td == original).all()
+    out = planner(td)
+    assert (out.exclude("action") == original).all()
+    assert set(out.keys()) == set(original.keys()) | {"action"}
+
+
+def test_deterministic_under_a_generator_and_global_rng_untouched():
+    td = point_mass_problem((3,))
+    rng_state = torch.get_rng_state()
+    results = [
+        quick_planner(point_mass_env(), generator=torch.Generator().manual_seed(7), sync_mode=mode).plan(td)
+        for mode in ("gd", "gd", "cem", "cem")
+    ]
+    assert torch.equal(torch.get_rng_state(), rng_state)
+    assert torch.equal(results[0].actions, results[1].actions)
+    assert torch.equal(results[2].actions, results[3].actions)
+    other = quick_planner(point_mass_env(), generator=torch.Generator().manual_seed(8)).plan(td)
+    assert not torch.equal(results[0].actions, other.actions)
+
+
+class LinearModel(torch.nn.Module):
+    """A point mass whose action gain is a learnable parameter, to watch the model's gradients."""
+
+    def __init__(self):
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.tensor(0.1))
+        self.state_grad_calls = 0
+
+    def forward(self, state, action):
+        if state.requires_grad:
+            state.register_hook(self._count)
+        return state + self.gain * action
+
+    def _count(self, grad):
+        self.state_grad_calls += 1
+
+
+def test_no_gradient_reaches_the_state_input_in_collocation_steps():
+    model = LinearModel()
+    env = TransitionModelEnv(model, Unbounded(2), ACTIONS)
+    result = quick_planner(env, sync_mode=None).plan(point_mass_problem((2,)))
+    assert model.state_grad_calls == 0
+    assert result.loss_history[-1].max() < result.loss_history[0].min()
+    # The hook does see gradients where they flow: the GD sync differentiates the serial rollout.
+    quick_planner(env, sync_mode="gd").plan(point_mass_problem((2,)))
+    assert model.state_grad_calls > 0
+
+
+def test_under_no_grad_it_plans_and_leaves_no_gradient_on_the_model():
+    model = LinearModel()
+    env = TransitionModelEnv(model, Unbounded(2), ACTIONS)
+    with torch.no_grad():
+        result = quick_planner(env).plan(point_mass_problem((3,)))
+    assert (result.goal_distance < 0.05).all()
+    assert model.gain.grad is None
+
+
+def test_warm_start_shifts_the_previous_plan_by_one_step():
+    planner = quick_planner(point_mass_env())
+    td = point_mass_problem((3,))
+    first = planner.plan(td)
+    problem = read_problem(td, planner.state_keys, planner.goal_key, planner.num_restarts)
+    actions, virtual = planner._initial_plan(problem)
+    torch.testing.assert_close(actions[:, :-1], first.actions[:, 1:])
+    torch.testing.assert_close(actions[:, -1], first.actions[:, -1])
+    torch.testing.assert_close(virtual[0][:, :-1], first.virtual_states["observation"][:, 2:])
+
+    moved_goal = td.clone()
+    moved_goal["goal"][0] += 0.5  # a new goal for element 0 only
+    problem = read_problem(moved_goal, planner.state_keys, planner.goal_key, planner.num_restarts)
+    actions, _ = planner._initial_plan(problem)
+    assert (actions[0] == 0).all() and torch.equal(actions[1:, :-1], first.actions[1:, 1:])
+
+    planner.reset()
+    actions, _ = planner._initial_plan(problem)
+    assert (actions == 0).all()
+    planner.plan(point_mass_problem((5,)))  # a new batch shape drops the warm start too
+    problem = read_problem(td, planner.state_keys, planner.goal_key, planner.num_restarts)
+    assert (planner._initial_plan(problem)[0] == 0).all()
+
+
+def test_schedules_are_called_with_the_iteration():
+    seen = []
+    planner = quick_planner(point_mass_env(), goal_weight=lambda it: seen.append(it) or 1.0 / (1 + it))
+    planner.plan(point_mass_problem((2,)))
+    assert seen == list(range(100))
+
+
+def test_nan_mid_optimisation_returns_the_best_finite_plan_with_a_warning():
+    class BreaksLater(PointMass):
+        calls = 0
+
+        def forward(self, state, action):
+            BreaksLater.calls += 1
+            out = super().forward(state, action)
+            return out * math.nan if BreaksLater.calls > 200 else out
+
+    env = TransitionModelEnv(BreaksLater(), Unbounded(2), ACTIONS)
+    planner = quick_planner(env, optim_steps=200, sync_every=20, sync_steps=2)
+    with pytest.warns(RuntimeWarning, match="best finite plan"):
+        result = planner.plan(point_mass_problem((2,)))
+    assert torch.isfinite(result.actions).all() and torch.isfinite(result.goal_distance).all()
+
+
+BAD_INPUTS = {
+    "no goal": (lambda td: td.exclude("goal"), KeyError, "goal_key='goal'"),
+    "missing state": (lambda td: td.exclude("observation"), KeyError, "state keys"),
+    "goal shape": (lambda td: td.set("goal", torch.zeros(3, 5)), ValueError, "does not broadcast"),
+    "nan start": (lambda td: td.set("observation", td["observation"] * math.nan), ValueError, "NaN"),
+    "goal with unknown key": (
+        lambda td: td.set("goal", TensorDict(velocity=torch.zeros(3, 2), batch_size=[3])),
+        ValueError,
+        "state keys",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_raises_a_clear_error(case):
+    mutate, error, message = BAD_INPUTS[case]
+    with pytest.raises(error, match=message):
+        quick_planner(point_mass_env()).plan(mutate(point_mass_problem((3,))))
+
+
+def test_tensor_goal_needs_a_single_state_key():
+    td = TensorDict(
+        agent=TensorDict(position=torch.zeros(2), velocity=torch.zeros(2)), goal=torch.ones(2)
+    )
+    with pytest.raises(ValueError, match="is a tensor"):
+        quick_planner(nested_env()).plan(td)
+
+
+def test_non_finite_world_model_output_raises():
+    class Broken(PointMass):
+        def forward(self, state, action):
+            return super().forward(state, action) / 0.0 * 0.0
+
+    env = TransitionModelEnv(Broken(), Unbounded(2), ACTIONS)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        quick_planner(env).plan(point_mass_problem((2,)))
+
+
+def test_bad_construction_raises():
+    with pytest.raises(ValueError, match="batch_locked"):
+        GRASPPlanner(GymEnv("Pendulum-v1"), 10)
+    with pytest.raises(ValueError, match="sync_mode"):
+        GRASPPlanner(point_mass_env(), 10, sync_mode="adam")
+    with pytest.raises(ValueError, match="planning_horizon"):
+        GRASPPlanner(point_mass_env(), 0)
+    with pytest.raises(ValueError, match="continuous actions"):
+        GRASPPlanner(TransitionModelEnv(PointMass(), Unbounded(2), Categorical(4)), 10)
