@@ -12,7 +12,7 @@ from torchrl.envs import GymEnv
 
 from torchrl_grasp import GRASPPlanner, TransitionModelEnv
 from torchrl_grasp.planners._common import read_problem
-from torchrl_grasp.world_models.analytic import SmoothWallDoor
+from torchrl_grasp.world_models.analytic import SmoothWallDoor, wall_crossing_pairs
 
 ACTIONS = Bounded(-1.0, 1.0, (2,))
 
@@ -41,20 +41,10 @@ def quick_planner(env, **kwargs):
     return GRASPPlanner(env, **options)
 
 
-def wall_pairs(count=8):
-    """Start/goal pairs on opposite sides of the wall, most of them away from the door."""
-    gen = torch.Generator().manual_seed(1)
-    heights = torch.rand(count, 2, generator=gen) * 0.5 + 0.3
-    sign = torch.where(torch.rand(count, 2, generator=gen) > 0.5, 1.0, -1.0)
-    start = torch.stack([-0.5 - 0.2 * torch.rand(count, generator=gen), heights[:, 0] * sign[:, 0]], -1)
-    goal = torch.stack([0.5 + 0.2 * torch.rand(count, generator=gen), heights[:, 1] * sign[:, 1]], -1)
-    return TensorDict(observation=start, goal=goal, batch_size=[count])
-
-
 def test_long_horizon_plans_go_around_the_wall():
     env = TransitionModelEnv(SmoothWallDoor(), Unbounded(2), ACTIONS)
     planner = GRASPPlanner(env, planning_horizon=60, lr_actions=0.05, lr_states=0.01, num_restarts=4)
-    pairs = wall_pairs()
+    pairs = wall_crossing_pairs(8)
     result = planner.plan(pairs)
 
     # The reported distance is that of the model's own rollout of the returned actions.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from tensordict import TensorDict
 from torch import Tensor, nn
 
 
@@ -43,3 +44,21 @@ class SmoothWallDoor(nn.Module):
         in_wall = torch.exp(-((x / self.wall_half_width) ** 2))
         gate = torch.stack([1 - outside_door * in_wall, torch.ones_like(x)], dim=-1)
         return state + self.dt * action * gate
+
+
+def wall_crossing_pairs(count: int, seed: int = 1) -> TensorDict:
+    """Start (left of the wall) and goal (right of it) pairs for :class:`SmoothWallDoor`, ``[count]``.
+
+    Heights are drawn in ``0.3 <= |y| <= 0.8``, away from the door, so most straight lines are blocked.
+
+    Examples:
+        >>> pairs = wall_crossing_pairs(4)
+        >>> pairs.batch_size, bool((pairs["observation"][:, 0] < 0).all() and (pairs["goal"][:, 0] > 0).all())
+        (torch.Size([4]), True)
+    """
+    gen = torch.Generator().manual_seed(seed)
+    heights = torch.rand(count, 2, generator=gen) * 0.5 + 0.3
+    sign = torch.where(torch.rand(count, 2, generator=gen) > 0.5, 1.0, -1.0)
+    start = torch.stack([-0.5 - 0.2 * torch.rand(count, generator=gen), heights[:, 0] * sign[:, 0]], -1)
+    goal = torch.stack([0.5 + 0.2 * torch.rand(count, generator=gen), heights[:, 1] * sign[:, 1]], -1)
+    return TensorDict(observation=start, goal=goal, batch_size=[count])
