@@ -51,6 +51,7 @@ ACTION_DIM = 2
 TARGET_HORIZON = 256
 TARGET_OVERHEAD = 1.5  # iteration / floor at most
 TARGET_SPEEDUP = 30.0  # per-step loop / iteration at least
+UNSTEADY_SPREAD = 2.0  # a side's round medians max / min above this flags the row
 
 
 class ResidualMLP(nn.Module):
@@ -98,14 +99,16 @@ def median_seconds(fn, min_run_time: float, threads: int) -> float:
     return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
-def interleaved_medians(fns: dict, min_run_time: float, threads: int, rounds: int) -> dict:
+def interleaved_medians(fns: dict, min_run_time: float, threads: int, rounds: int) -> tuple[dict, float]:
     """Median over ``rounds`` of each side's median, the sides taking turns, so that load that
-    comes and goes on a shared machine hits all of them alike."""
+    comes and goes on a shared machine hits all of them alike; and the largest max / min of a
+    side's round medians, which flags a cell that load disturbed throughout."""
     times = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
             times[name].append(median_seconds(fn, min_run_time / rounds, threads))
-    return {name: statistics.median(values) for name, values in times.items()}
+    spread = max(max(values) / min(values) for values in times.values())
+    return {name: statistics.median(values) for name, values in times.items()}, spread
 
 
 def grasp_iteration(planner: GRASPPlanner, td: TensorDict):
@@ -182,10 +185,10 @@ def time_config(batch, steps, dim, width, activation, args):
         bare = floor(model, batch, steps, dim)
         for fn in (iteration, loop, bare):  # warm-up: layout caches, allocator, Adam state
             fn()
-        medians = interleaved_medians(
+        medians, spread = interleaved_medians(
             dict(iteration=iteration, floor=bare, loop=loop), args.min_run_time, args.threads, args.rounds
         )
-    return {f"{name}_s": seconds for name, seconds in medians.items()}
+    return {f"{name}_s": seconds for name, seconds in medians.items()} | {"spread": spread}
 
 
 def sync_share(batch, steps, dim, width, activation, args):
@@ -290,6 +293,19 @@ def main(argv=None):
             f"| {row['floor_s'] * 1e3:.3f} | {row['iteration_s'] / row['floor_s']:.2f} "
             f"| {row['loop_s'] * 1e3:.3f} | {row['loop_s'] / row['iteration_s']:.1f} |",
             flush=True,
+        )
+
+    unsteady = [row for row in rows if row["spread"] > UNSTEADY_SPREAD]
+    if unsteady:
+        print()
+        print(
+            f"Unsteady (a side's {args.rounds} round medians differ by more than {UNSTEADY_SPREAD}x, "
+            "load on the machine likely; rerun these with --batches/--horizons/--dims/--widths): "
+            + ", ".join(
+                f"B={row['batch']} T={row['steps']} D={row['dim']} width={row['width']} "
+                f"({row['spread']:.1f}x)"
+                for row in unsteady
+            )
         )
 
     print()
