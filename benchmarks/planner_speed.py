@@ -4,16 +4,16 @@ The world model is a residual MLP ``s' = s + MLP(cat(s, a))`` (two hidden layers
 state dim ``D``, action dim 2) wrapped in :class:`torchrl_grasp.TransitionModelEnv`. For each
 (B, T, D, width) the script measures, side by side in one run:
 
-- **iteration**: exactly what one loop iteration of ``GRASPPlanner._plan`` does, by calling
-  the planner's own methods: ``_collocation_loss`` (one batched world-model call through
-  ``WorldModelStep`` plus the fused loss), ``torch.autograd.grad`` w.r.t. the virtual states
-  and the actions, the Adam step, and ``_perturb_and_project``.
+- **iteration**: one loop iteration of ``GRASPPlanner._plan``, by calling the planner's own
+  ``_iteration``: one batched world-model call through ``WorldModelStep`` plus the fused loss,
+  ``torch.autograd.grad`` w.r.t. the virtual states and the actions, the (fused) Adam step, and
+  the noise and bounds of ``_perturb_and_project``.
 - **floor**: one forward + backward of the bare MLP on a ``[B*T, D]`` state batch and
   ``[B*T, 2]`` actions, backward w.r.t. the actions only: the least any gradient planner
   iteration must do. ``iteration / floor`` is the planner's overhead (target: <= 1.5 at T=256).
 - **per-step loop**: the same collocation iteration written as a Python loop over ``t``
   (the authors' way): the bare MLP on ``[B, D]`` states and ``[B, 2]`` actions per step, the
-  predictions stacked, ``collocation_loss_reference``, the same ``autograd.grad`` + Adam step
+  predictions stacked, ``collocation_loss_reference``, the same ``autograd.grad``, the planner's Adam
   and ``_perturb_and_project`` on copies of the same tensors. ``loop / iteration`` is the
   speed-up of the time-batched iteration (target: >= 30 at T=256).
 
@@ -112,24 +112,13 @@ def interleaved_medians(fns: dict, min_run_time: float, threads: int, rounds: in
 
 
 def grasp_iteration(planner: GRASPPlanner, td: TensorDict):
-    """A closure running one iteration of ``GRASPPlanner._plan``'s loop, on the planner's own methods."""
+    """A closure running one iteration of ``GRASPPlanner._plan``'s loop: the planner's own ``_iteration``."""
     problem = read_problem(td, planner.state_keys, planner.goal_key, planner.num_restarts)
-    planner._model_calls = 0
     actions, virtual = planner._initial_plan(problem)
-    optimizer = torch.optim.Adam(
-        [{"params": virtual, "lr": planner.lr_states}, {"params": [actions], "lr": planner.lr_actions}]
-    )
-    parameters = [*virtual, actions]
-    goal_weight = _value(planner.goal_weight, 0)
-    noise_std = _value(planner.state_noise_std, 0)
+    optimizer = planner._optimizer(actions, virtual)
 
     def iteration():
-        loss = planner._collocation_loss(problem, virtual, actions, goal_weight)
-        grads = torch.autograd.grad(loss.sum(), parameters)
-        for parameter, grad in zip(parameters, grads):
-            parameter.grad = grad
-        optimizer.step()
-        planner._perturb_and_project(problem, virtual, actions, noise_std)
+        planner._iteration(problem, actions, virtual, optimizer, 0)
 
     return iteration, problem, actions, virtual
 
@@ -139,9 +128,7 @@ def per_step_loop(planner: GRASPPlanner, model: nn.Module, problem, actions, vir
     (start,), goal = problem.start, problem.goal[0]
     actions = actions.detach().clone().requires_grad_()
     virtual = virtual[0].detach().clone().requires_grad_()
-    optimizer = torch.optim.Adam(
-        [{"params": [virtual], "lr": planner.lr_states}, {"params": [actions], "lr": planner.lr_actions}]
-    )
+    optimizer = planner._optimizer(actions, [virtual])
     parameters = [virtual, actions]
     goal_weight = _value(planner.goal_weight, 0)
     noise_std = _value(planner.state_noise_std, 0)

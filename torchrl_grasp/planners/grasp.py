@@ -192,33 +192,42 @@ class GRASPPlanner(MPCPlannerBase):
         problem = read_problem(tensordict, self.state_keys, self.goal_key, self.num_restarts)
         self._model_calls = 0
         actions, virtual = self._initial_plan(problem)
-        optimizer = torch.optim.Adam(
-            [{"params": virtual, "lr": self.lr_states}, {"params": [actions], "lr": self.lr_actions}]
-        )
-        parameters = [*virtual, actions]
+        optimizer = self._optimizer(actions, virtual)
         history = torch.full((self.optim_steps, problem.num_plans), math.nan, device=actions.device)
         best = BestPlan()
         last_check = 0
         for iteration in range(self.optim_steps):
-            loss = self._collocation_loss(problem, virtual, actions, _value(self.goal_weight, iteration))
-            if iteration == 0 and not torch.isfinite(loss).all():
+            history[iteration] = self._iteration(problem, actions, virtual, optimizer, iteration)
+            if iteration == 0 and not torch.isfinite(history[0]).all():
                 raise ValueError(
                     "The world model returned NaN or infinite values on the initial plan; check the "
                     "model and the start and goal states."
                 )
-            grads = torch.autograd.grad(loss.sum(), parameters)
-            for parameter, grad in zip(parameters, grads):
-                parameter.grad = grad
-            optimizer.step()
-            self._perturb_and_project(problem, virtual, actions, _value(self.state_noise_std, iteration))
-            history[iteration] = loss.detach()
             if (iteration + 1) % self.sync_every == 0 or iteration + 1 == self.optim_steps:
                 if not torch.isfinite(history[last_check : iteration + 1]).all():
-                    self._recover(best, actions, virtual, iteration)
+                    self._recover(best, iteration)
                     break
                 last_check = iteration + 1
                 self._sync(problem, actions, virtual, best)
         return self._result(problem, best, history)
+
+    def _optimizer(self, actions: Tensor, virtual: list[Tensor]) -> torch.optim.Optimizer:
+        """Adam over the virtual states (``lr_states``) and the actions (``lr_actions``), one fused kernel."""
+        groups = [{"params": virtual, "lr": self.lr_states}, {"params": [actions], "lr": self.lr_actions}]
+        return torch.optim.Adam(groups, fused=actions.device.type in ("cpu", "cuda", "mps", "xpu"))
+
+    def _iteration(self, problem, actions, virtual, optimizer, iteration: int) -> Tensor:
+        """One GRASP iteration: the batched loss, its gradient on the plan, Adam, noise and bounds.
+
+        Returns the loss per plan ``[N]`` (detached).
+        """
+        loss = self._collocation_loss(problem, virtual, actions, _value(self.goal_weight, iteration))
+        parameters = [*virtual, actions]
+        for parameter, grad in zip(parameters, torch.autograd.grad(loss.sum(), parameters)):
+            parameter.grad = grad
+        optimizer.step()
+        self._perturb_and_project(problem, virtual, actions, _value(self.state_noise_std, iteration))
+        return loss.detach()
 
     def _initial_plan(self, problem: PlanningProblem) -> tuple[Tensor, list[Tensor]]:
         n, horizon = problem.num_plans, self.planning_horizon
@@ -279,7 +288,8 @@ class GRASPPlanner(MPCPlannerBase):
                 v.add_(torch.randn(v.shape, generator=self.generator, device=v.device, dtype=v.dtype), alpha=noise_std)
             if index in problem.goal:
                 v[:, -1] = problem.goal[index]
-        actions.copy_(self._clamp(actions))
+        if self.bounds is not None:
+            actions.clamp_(*self.bounds)
 
     def _clamp(self, actions: Tensor) -> Tensor:
         return actions if self.bounds is None else actions.clamp(*self.bounds)
@@ -355,7 +365,7 @@ class GRASPPlanner(MPCPlannerBase):
 
     # -- results ------------------------------------------------------------------------------
 
-    def _recover(self, best, actions, virtual, iteration) -> None:
+    def _recover(self, best, iteration) -> None:
         if best.distance is None:
             raise ValueError(
                 f"The collocation loss became NaN or infinite by iteration {iteration + 1}, before any "

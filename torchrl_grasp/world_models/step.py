@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from tensordict import NestedKey, TensorDict, unravel_key
-from tensordict.nn import TensorDictModuleBase
+from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from torch import Tensor
 
 
@@ -45,6 +45,11 @@ class WorldModelStep:
     TensorDicts are built only here, at the model boundary. A flat 1-D batch also suits
     modules that accept only 1-D batches, such as the ``GRUCell`` in TorchRL's ``RSSMPrior``.
 
+    A plain :class:`~tensordict.nn.TensorDictModule` that reads exactly ``state_keys`` and
+    ``action_key`` (in that order) and writes exactly ``state_keys`` is called directly on the
+    tensors it wraps, without building a TensorDict: the same function, minus ~0.2 ms of
+    TensorDict bookkeeping per call, which is most of a small model's planning step.
+
     Args:
         module (TensorDictModuleBase): reads ``state_keys`` and ``action_key``, writes
             the next ``state_keys``.
@@ -66,17 +71,22 @@ class WorldModelStep:
         self.module = module
         self.state_keys = [unravel_key(key) for key in state_keys]
         self.action_key = unravel_key(action_key)
+        self.direct = _direct_callable(module, self.state_keys, self.action_key)
 
     def __call__(self, states: Sequence[Tensor], action: Tensor) -> list[Tensor]:
         """Next states, one tensor per state key, for ``states`` ``[N, *F_k]`` and ``action`` ``[N, *A]``."""
-        td = TensorDict(batch_size=action.shape[:1], device=action.device)
-        for key, value in zip(self.state_keys, states):
-            td.set(key, value)
-        td.set(self.action_key, action)
-        out = self.module(td)
+        if self.direct is not None:
+            out = self.direct(*states, action)
+            predictions = [out] if isinstance(out, Tensor) else list(out)
+        else:
+            td = TensorDict(batch_size=action.shape[:1], device=action.device)
+            for key, value in zip(self.state_keys, states):
+                td.set(key, value)
+            td.set(self.action_key, action)
+            out = self.module(td)
+            predictions = [out.get(key) for key in self.state_keys]
         next_states = []
-        for key, value in zip(self.state_keys, states):
-            predicted = out.get(key)
+        for key, value, predicted in zip(self.state_keys, states, predictions):
             if predicted.shape != value.shape:
                 raise ValueError(
                     f"The world model maps state {key!r} of shape {tuple(value.shape)} to shape "
@@ -98,3 +108,16 @@ class WorldModelStep:
             for key_trajectory, value in zip(trajectory, states):
                 key_trajectory.append(value)
         return [torch.stack(key_trajectory, dim=1) for key_trajectory in trajectory]
+
+
+def _direct_callable(module: TensorDictModuleBase, state_keys: list[NestedKey], action_key: NestedKey):
+    """The function a plain ``TensorDictModule`` wraps, if it maps ``(*state_keys, action_key)`` to ``state_keys``."""
+    if type(module) is not TensorDictModule:  # subclasses (probabilistic, safe...) do more than call
+        return None
+    reads = [unravel_key(key) for key in module.in_keys]
+    writes = [unravel_key(key) for key in module.out_keys]
+    if reads != [*state_keys, action_key] or writes != state_keys:
+        return None
+    if module._forward_hooks or module._forward_pre_hooks:
+        return None
+    return module.module
