@@ -167,8 +167,15 @@ class BestPlan:
     def __init__(self):
         self.distance = None
 
-    def offer(self, distance: Tensor, actions: Tensor, rollout: Sequence[Tensor], virtual: Sequence[Tensor]) -> None:
-        """Takes the candidates that beat the best so far (non-finite distances never do)."""
+    def offer(
+        self, distance: Tensor, actions: Tensor, rollout: Sequence[Tensor], virtual: Sequence[Tensor] | None
+    ) -> None:
+        """Takes the candidates that beat the best so far (non-finite distances never do).
+
+        ``virtual`` are the plan's states ``[N, T, D_k]``; ``None`` takes the rollout's.
+        """
+        if virtual is None:
+            virtual = [x[:, 1:] for x in rollout]
         distance = torch.where(torch.isfinite(distance), distance, torch.full_like(distance, math.inf))
         if self.distance is None:
             self.distance, self.actions = distance.clone(), actions.detach().clone()

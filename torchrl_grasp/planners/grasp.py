@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Sequence
 
 import torch
-from tensordict import NestedKey, TensorDictBase, unravel_key
+from tensordict import NestedKey
 from torch import Tensor
 from torchrl.envs.model_based import ModelBasedEnvBase
-from torchrl.modules.planners.common import MPCPlannerBase
 
 from torchrl_grasp.ops import collocation_loss
-from torchrl_grasp.planners._common import (
-    BestPlan,
-    PlanningProblem,
-    PlanResult,
-    action_bounds,
-    goal_distance,
-    goal_mse,
-    pick_restart,
-    read_problem,
-)
-from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
+from torchrl_grasp.planners._common import BestPlan, PlanningProblem, PlanResult, goal_distance
+from torchrl_grasp.planners.base import GoalPlanner, check_positive_ints
 
 Schedule = float | Callable[[int], float]
 SYNC_MODES = ("gd", "cem", None)
@@ -33,7 +22,7 @@ def _value(schedule: Schedule, iteration: int) -> float:
     return float(schedule(iteration)) if callable(schedule) else float(schedule)
 
 
-class GRASPPlanner(MPCPlannerBase):
+class GRASPPlanner(GoalPlanner):
     r"""GRASP planner (Psenka et al., 2026): virtual states optimised in parallel across time.
 
     For a start :math:`s_0`, a goal :math:`g` and a horizon :math:`T`, GRASP optimises actions
@@ -131,66 +120,30 @@ class GRASPPlanner(MPCPlannerBase):
         sync_cem_samples: int = 64,
         sync_cem_top_k: int = 8,
     ):
-        super().__init__(env=env, action_key=action_key)
-        for name, value in (
-            ("planning_horizon", planning_horizon),
-            ("optim_steps", optim_steps),
-            ("sync_every", sync_every),
-            ("num_restarts", num_restarts),
-            ("sync_cem_samples", sync_cem_samples),
-            ("sync_cem_top_k", sync_cem_top_k),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        super().__init__(
+            env,
+            planning_horizon,
+            optim_steps,
+            goal_key=goal_key,
+            state_keys=state_keys,
+            action_key=action_key,
+            num_restarts=num_restarts,
+            warm_start=warm_start,
+            generator=generator,
+        )
+        check_positive_ints(sync_every=sync_every, sync_cem_samples=sync_cem_samples, sync_cem_top_k=sync_cem_top_k)
         if sync_mode not in SYNC_MODES:
             raise ValueError(f"sync_mode must be one of {SYNC_MODES}, got {sync_mode!r}.")
         if sync_cem_top_k > sync_cem_samples:
             raise ValueError(f"sync_cem_top_k={sync_cem_top_k} exceeds sync_cem_samples={sync_cem_samples}.")
-        if not isinstance(env, ModelBasedEnvBase):
-            raise ValueError(f"env must be a ModelBasedEnvBase with a world_model, got {type(env).__name__}.")
-        self.planning_horizon = planning_horizon
-        self.optim_steps = optim_steps
-        self.goal_key = unravel_key(goal_key)
-        self.action_key = unravel_key(action_key)
-        self.state_keys = (
-            [unravel_key(key) for key in state_keys]
-            if state_keys is not None
-            else infer_state_keys(env.world_model, action_key)
-        )
         self.lr_states, self.lr_actions = lr_states, lr_actions
         self.state_noise_std, self.goal_weight = state_noise_std, goal_weight
         self.sync_every, self.sync_steps, self.sync_lr, self.sync_mode = sync_every, sync_steps, sync_lr, sync_mode
-        self.num_restarts, self.warm_start = num_restarts, warm_start
         self.sync_cem_samples, self.sync_cem_top_k = sync_cem_samples, sync_cem_top_k
-        self.generator = generator if generator is not None else torch.Generator(env.device).manual_seed(0)
-        self.model_step = WorldModelStep(env.world_model, self.state_keys, self.action_key)
-        self.action_shape = self.action_spec.shape[len(env.batch_size) :]
-        self.bounds = action_bounds(self.action_spec, self.action_shape)
-        self._previous = None
-        self._model_calls = 0
-
-    def reset(self, tensordict: TensorDictBase | None = None) -> None:
-        """Forgets the previous plan, so the next call does not warm start."""
-        self._previous = None
-
-    def planning(self, tensordict: TensorDictBase) -> Tensor:
-        """The first action of :meth:`plan`'s plan, ``[*B, *action_shape]``."""
-        return self.plan(tensordict).actions.select(tensordict.batch_dims, 0)
-
-    def plan(self, tensordict: TensorDictBase) -> PlanResult:
-        """Plans from the state in ``tensordict`` ``[*B]`` to the goal at ``goal_key``; see :class:`PlanResult`.
-
-        The input is not modified. Gradients are enabled inside (collectors call policies under
-        ``torch.no_grad()``), and none is left on the world model's parameters.
-        """
-        with torch.enable_grad():
-            return self._plan(tensordict)
 
     # -- the optimisation -------------------------------------------------------------------
 
-    def _plan(self, tensordict: TensorDictBase) -> PlanResult:
-        problem = read_problem(tensordict, self.state_keys, self.goal_key, self.num_restarts)
-        self._model_calls = 0
+    def _plan(self, problem: PlanningProblem) -> PlanResult:
         actions, virtual = self._initial_plan(problem)
         optimizer = self._optimizer(actions, virtual)
         history = torch.full((self.optim_steps, problem.num_plans), math.nan, device=actions.device)
@@ -230,9 +183,9 @@ class GRASPPlanner(MPCPlannerBase):
         return loss.detach()
 
     def _initial_plan(self, problem: PlanningProblem) -> tuple[Tensor, list[Tensor]]:
-        n, horizon = problem.num_plans, self.planning_horizon
-        actions = torch.zeros(n, horizon, *self.action_shape, device=self.env.device, dtype=self.action_spec.dtype)
-        actions = self._clamp(actions)
+        """Zero (or warm-started) actions; virtual states on the line to the goal, or the rollout's."""
+        actions = self._initial_actions(problem)
+        horizon = self.planning_horizon
         fraction = torch.arange(1, horizon + 1, device=actions.device, dtype=problem.start[0].dtype) / horizon
         virtual = []
         rollout = None
@@ -248,30 +201,15 @@ class GRASPPlanner(MPCPlannerBase):
         actions, virtual = self._warm_started(problem, actions, virtual)
         return actions.requires_grad_(), [v.detach().clone().requires_grad_() for v in virtual]
 
-    def _warm_started(self, problem, actions, virtual):
-        previous = self._previous
-        if not self.warm_start or previous is None or previous["batch_shape"] != problem.batch_shape:
-            return actions, virtual
-        same_goal = torch.ones(problem.num_plans, dtype=torch.bool, device=actions.device)
-        for index, goal in problem.goal.items():
-            old = previous["goal"].get(index)
-            same_goal &= old is not None and torch.isclose(goal, old).all(-1)
-        if set(previous["goal"]) != set(problem.goal):
-            return actions, virtual
-
-        def shifted(x: Tensor) -> Tensor:
-            return torch.cat([x[:, 1:], x[:, -1:]], dim=1)
-
-        def choose(new: Tensor, old: Tensor) -> Tensor:
-            return torch.where(same_goal.reshape(-1, *[1] * (new.ndim - 1)), shifted(old), new)
-
-        return choose(actions, previous["actions"]), [choose(v, old) for v, old in zip(virtual, previous["virtual"])]
-
     def _collocation_loss(self, problem: PlanningProblem, virtual: list[Tensor], actions: Tensor, goal_weight: float):
         """One batched world-model call over all plans and steps, then the fused loss ``[N]``."""
         n, horizon = problem.num_plans, self.planning_horizon
-        states_in = [torch.cat([start[:, None], v[:, :-1].detach()], dim=1) for start, v in zip(problem.start, virtual)]
-        predicted = self.model_step(problem.unflatten(states_in, horizon), actions.reshape(n * horizon, *self.action_shape))
+        states_in = [
+            torch.cat([start[:, None], self._state_input(v[:, :-1])], dim=1) for start, v in zip(problem.start, virtual)
+        ]
+        predicted = self.model_step(
+            problem.unflatten(states_in, horizon), actions.reshape(n * horizon, *self.action_shape)
+        )
         self._model_calls += 1
         loss = 0
         for index, (pred, v) in enumerate(zip(predicted, virtual)):
@@ -291,21 +229,9 @@ class GRASPPlanner(MPCPlannerBase):
         if self.bounds is not None:
             actions.clamp_(*self.bounds)
 
-    def _clamp(self, actions: Tensor) -> Tensor:
-        return actions if self.bounds is None else actions.clamp(*self.bounds)
-
-    def _rollout(self, problem: PlanningProblem, actions: Tensor) -> list[Tensor]:
-        """Flat serial rollout ``[N, T+1, D_k]`` per key."""
-        start = [x.reshape(-1, *shape) for x, shape in zip(problem.start, problem.feature_shapes)]
-        trajectory = self.model_step.rollout(start, actions)
-        self._model_calls += actions.shape[1]
-        return [x.reshape(x.shape[0], x.shape[1], -1) for x in trajectory]
-
-    def _evaluate(self, problem, actions, virtual, best) -> list[Tensor]:
-        with torch.no_grad():
-            rollout = self._rollout(problem, actions)
-        best.offer(goal_distance([x[:, -1] for x in rollout], problem.goal), actions, rollout, virtual)
-        return rollout
+    def _state_input(self, virtual: Tensor) -> Tensor:
+        """The world model's state input: the virtual states with their gradient stopped."""
+        return virtual.detach()
 
     # -- syncs ------------------------------------------------------------------------------
 
@@ -318,19 +244,7 @@ class GRASPPlanner(MPCPlannerBase):
 
     def _sync_gd(self, problem, actions, virtual, best) -> None:
         """``sync_steps`` Adam steps on the serial loss; each step's rollout is also a candidate plan."""
-        candidate = actions.detach().clone().requires_grad_()
-        optimizer = torch.optim.Adam([candidate], lr=self.sync_lr)
-        for _ in range(self.sync_steps):
-            rollout = self._rollout(problem, candidate)
-            final = [x[:, -1] for x in rollout]
-            with torch.no_grad():
-                best.offer(goal_distance(final, problem.goal), candidate, rollout, virtual)
-            (candidate.grad,) = torch.autograd.grad(goal_mse(final, problem.goal).sum(), [candidate])
-            optimizer.step()
-            with torch.no_grad():
-                candidate.copy_(self._clamp(candidate))
-        with torch.no_grad():
-            actions.copy_(candidate)
+        self._shoot(problem, actions, self.sync_steps, self.sync_lr, best, virtual)
 
     @torch.no_grad()
     def _sync_cem(self, problem, actions, virtual, best) -> None:
@@ -362,38 +276,3 @@ class GRASPPlanner(MPCPlannerBase):
             best.offer(distance[torch.arange(n), winner], elites[:, 0], [x[rows] for x in trajectories], virtual)
             mean, std = elites.mean(1, keepdim=True), elites.std(1, keepdim=True)
         actions.copy_(mean[:, 0])
-
-    # -- results ------------------------------------------------------------------------------
-
-    def _recover(self, best, iteration) -> None:
-        if best.distance is None:
-            raise ValueError(
-                f"The collocation loss became NaN or infinite by iteration {iteration + 1}, before any "
-                "finite plan was found; lower lr_states / state_noise_std or check the world model."
-            )
-        warnings.warn(
-            f"The collocation loss became NaN or infinite by iteration {iteration + 1}; returning the "
-            "best finite plan found before it.",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-
-    def _result(self, problem: PlanningProblem, best: BestPlan, history: Tensor) -> PlanResult:
-        batch, restarts = problem.batch_shape, problem.restarts
-        index = best.distance.reshape(math.prod(batch), restarts).argmin(-1).reshape(batch)
-        actions = pick_restart(best.actions, index, batch, restarts)
-        virtual = [torch.cat([start[:, None], v], dim=1) for start, v in zip(problem.start, best.virtual)]
-        self._previous = {
-            "batch_shape": batch,
-            "goal": dict(problem.goal),
-            "actions": best.actions,
-            "virtual": best.virtual,
-        }
-        return PlanResult(
-            actions=actions,
-            virtual_states=problem.to_tensordict(virtual, index),
-            rollout=problem.to_tensordict(best.rollout, index),
-            goal_distance=pick_restart(best.distance, index, batch, restarts),
-            loss_history=history.reshape(-1, math.prod(batch), restarts).mean(-1).reshape(-1, *batch),
-            model_calls=self._model_calls,
-        )

@@ -1,0 +1,220 @@
+"""What every goal-conditioned planner of this package shares: set-up, rollouts, warm start, results."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import torch
+from tensordict import NestedKey, TensorDictBase, unravel_key
+from torch import Tensor
+from torchrl.envs.model_based import ModelBasedEnvBase
+from torchrl.modules.planners.common import MPCPlannerBase
+
+from torchrl_grasp.planners._common import (
+    BestPlan,
+    PlanningProblem,
+    PlanResult,
+    action_bounds,
+    goal_distance,
+    goal_mse,
+    pick_restart,
+    read_problem,
+)
+from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
+
+
+def check_positive_ints(**values: int) -> None:
+    """Raises a ``ValueError`` naming the first argument that is not a positive int."""
+    for name, value in values.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}.")
+
+
+class GoalPlanner(MPCPlannerBase):
+    """Base of the gradient planners: plans from the state in a TensorDict to the goal at ``goal_key``.
+
+    A subclass implements :meth:`_plan`, which returns a :class:`PlanResult`; this class reads
+    the problem (:func:`read_problem`), steps the world model (:class:`WorldModelStep`), keeps
+    actions inside the spec, warm-starts from the previous plan, and writes the first action
+    (through :class:`~torchrl.modules.planners.MPCPlannerBase`).
+
+    Args:
+        env (ModelBasedEnvBase): its ``world_model`` maps the state keys and the action to the
+            next state keys.
+        planning_horizon (int): :math:`T`.
+        optim_steps (int): iterations per plan.
+
+    Keyword Args:
+        goal_key (NestedKey): where the input holds the goal. Defaults to ``"goal"``.
+        state_keys (list of NestedKey, optional): the state; defaults to the keys the world model
+            both reads and writes.
+        action_key (NestedKey): Defaults to ``"action"``.
+        num_restarts (int): plans per batch element. Defaults to ``1``.
+        warm_start (bool): start from the previous call's best plan shifted by one step, per batch
+            element whose goal is unchanged. Defaults to ``True``.
+        generator (torch.Generator, optional): the only source of randomness; defaults to a new
+            generator seeded with 0.
+    """
+
+    def __init__(
+        self,
+        env: ModelBasedEnvBase,
+        planning_horizon: int,
+        optim_steps: int,
+        *,
+        goal_key: NestedKey = "goal",
+        state_keys: Sequence[NestedKey] | None = None,
+        action_key: NestedKey = "action",
+        num_restarts: int = 1,
+        warm_start: bool = True,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__(env=env, action_key=action_key)
+        check_positive_ints(planning_horizon=planning_horizon, optim_steps=optim_steps, num_restarts=num_restarts)
+        if not isinstance(env, ModelBasedEnvBase):
+            raise ValueError(f"env must be a ModelBasedEnvBase with a world_model, got {type(env).__name__}.")
+        self.planning_horizon = planning_horizon
+        self.optim_steps = optim_steps
+        self.goal_key = unravel_key(goal_key)
+        self.action_key = unravel_key(action_key)
+        self.state_keys = (
+            [unravel_key(key) for key in state_keys]
+            if state_keys is not None
+            else infer_state_keys(env.world_model, action_key)
+        )
+        self.num_restarts, self.warm_start = num_restarts, warm_start
+        self.generator = generator if generator is not None else torch.Generator(env.device).manual_seed(0)
+        self.model_step = WorldModelStep(env.world_model, self.state_keys, self.action_key)
+        self.action_shape = self.action_spec.shape[len(env.batch_size) :]
+        self.bounds = action_bounds(self.action_spec, self.action_shape)
+        self._previous = None
+        self._model_calls = 0
+
+    def reset(self, tensordict: TensorDictBase | None = None) -> None:
+        """Forgets the previous plan, so the next call does not warm start."""
+        self._previous = None
+
+    def planning(self, tensordict: TensorDictBase) -> Tensor:
+        """The first action of :meth:`plan`'s plan, ``[*B, *action_shape]``."""
+        return self.plan(tensordict).actions.select(tensordict.batch_dims, 0)
+
+    def plan(self, tensordict: TensorDictBase) -> PlanResult:
+        """Plans from the state in ``tensordict`` ``[*B]`` to the goal at ``goal_key``; see :class:`PlanResult`.
+
+        The input is not modified. Gradients are enabled inside (collectors call policies under
+        ``torch.no_grad()``), and none is left on the world model's parameters.
+        """
+        with torch.enable_grad():
+            problem = read_problem(tensordict, self.state_keys, self.goal_key, self.num_restarts)
+            self._model_calls = 0
+            return self._plan(problem)
+
+    def _plan(self, problem: PlanningProblem) -> PlanResult:
+        raise NotImplementedError
+
+    # -- plans, rollouts ----------------------------------------------------------------------
+
+    def _initial_actions(self, problem: PlanningProblem) -> Tensor:
+        """Zero actions ``[N, T, *A]``, inside the bounds."""
+        shape = (problem.num_plans, self.planning_horizon, *self.action_shape)
+        return self._clamp(torch.zeros(shape, device=self.env.device, dtype=self.action_spec.dtype))
+
+    def _warm_started(self, problem: PlanningProblem, actions: Tensor, states: list[Tensor]):
+        """``actions`` and per-key ``states`` ``[N, T, D_k]``, replaced by the previous plan shifted by
+        one step for the plans whose goal has not changed."""
+        previous = self._previous
+        if (
+            not self.warm_start
+            or previous is None
+            or previous["batch_shape"] != problem.batch_shape
+            or set(previous["goal"]) != set(problem.goal)
+        ):
+            return actions, states
+        same_goal = torch.ones(problem.num_plans, dtype=torch.bool, device=actions.device)
+        for index, goal in problem.goal.items():
+            same_goal &= torch.isclose(goal, previous["goal"][index]).all(-1)
+
+        def choose(new: Tensor, old: Tensor) -> Tensor:
+            shifted = torch.cat([old[:, 1:], old[:, -1:]], dim=1)
+            return torch.where(same_goal.reshape(-1, *[1] * (new.ndim - 1)), shifted, new)
+
+        return choose(actions, previous["actions"]), [choose(s, old) for s, old in zip(states, previous["states"])]
+
+    def _clamp(self, actions: Tensor) -> Tensor:
+        return actions if self.bounds is None else actions.clamp(*self.bounds)
+
+    def _rollout(self, problem: PlanningProblem, actions: Tensor) -> list[Tensor]:
+        """Flat serial rollout ``[N, T+1, D_k]`` per key."""
+        start = [x.reshape(-1, *shape) for x, shape in zip(problem.start, problem.feature_shapes)]
+        trajectory = self.model_step.rollout(start, actions)
+        self._model_calls += actions.shape[1]
+        return [x.reshape(x.shape[0], x.shape[1], -1) for x in trajectory]
+
+    def _evaluate(self, problem: PlanningProblem, actions: Tensor, states: list[Tensor], best: BestPlan):
+        """Rolls ``actions`` out, offers the plan to ``best``, returns the rollout."""
+        with torch.no_grad():
+            rollout = self._rollout(problem, actions)
+        best.offer(goal_distance([x[:, -1] for x in rollout], problem.goal), actions, rollout, states)
+        return rollout
+
+    def _shoot(self, problem, actions: Tensor, steps: int, lr: float, best: BestPlan, states, history=None) -> None:
+        """``steps`` Adam steps (lr ``lr``) on the final-state goal error through the serial rollout.
+
+        ``actions`` ``[N, T, *A]`` is updated in place and stays inside the bounds; each step's
+        rollout is offered to ``best`` (with ``states`` as the plan's states; ``None`` takes the
+        rollout's), and its loss ``[N]`` written to ``history[step]`` when given.
+        """
+        candidate = actions.detach().clone().requires_grad_()
+        optimizer = torch.optim.Adam([candidate], lr=lr)
+        for step in range(steps):
+            rollout = self._rollout(problem, candidate)
+            final = [x[:, -1] for x in rollout]
+            loss = goal_mse(final, problem.goal)
+            with torch.no_grad():
+                best.offer(goal_distance(final, problem.goal), candidate, rollout, states)
+                if history is not None:
+                    history[step] = loss
+            (candidate.grad,) = torch.autograd.grad(loss.sum(), [candidate])
+            optimizer.step()
+            with torch.no_grad():
+                candidate.copy_(self._clamp(candidate))
+        with torch.no_grad():
+            actions.copy_(candidate)
+
+    # -- results ------------------------------------------------------------------------------
+
+    def _recover(self, best: BestPlan, iteration: int) -> None:
+        """After the loss became non-finite: warns, or raises if no finite plan was found yet."""
+        if best.distance is None or not torch.isfinite(best.distance).any():
+            raise ValueError(
+                f"The loss became NaN or infinite by iteration {iteration + 1}, before any finite plan "
+                "was found; lower the learning rates / noise or check the world model."
+            )
+        warnings.warn(
+            f"The loss became NaN or infinite by iteration {iteration + 1}; returning the best finite "
+            "plan found before it.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+    def _result(self, problem: PlanningProblem, best: BestPlan, history: Tensor) -> PlanResult:
+        """The best plan per batch element (over restarts); remembered for the next warm start."""
+        batch, restarts = problem.batch_shape, problem.restarts
+        index = best.distance.reshape(math.prod(batch), restarts).argmin(-1).reshape(batch)
+        states = [torch.cat([start[:, None], s], dim=1) for start, s in zip(problem.start, best.virtual)]
+        self._previous = {
+            "batch_shape": batch,
+            "goal": dict(problem.goal),
+            "actions": best.actions,
+            "states": best.virtual,
+        }
+        return PlanResult(
+            actions=pick_restart(best.actions, index, batch, restarts),
+            virtual_states=problem.to_tensordict(states, index),
+            rollout=problem.to_tensordict(best.rollout, index),
+            goal_distance=pick_restart(best.distance, index, batch, restarts),
+            loss_history=history.reshape(-1, math.prod(batch), restarts).mean(-1).reshape(-1, *batch),
+            model_calls=self._model_calls,
+        )
