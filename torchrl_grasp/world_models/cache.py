@@ -1,0 +1,85 @@
+"""Where trained models are kept: a file per configuration, named by a hash of it, written atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CACHE_ENV_VAR = "TORCHRL_GRASP_CACHE"
+DEFAULT_CACHE_DIR = "~/.cache/torchrl_grasp"
+
+
+def cache_dir() -> Path:
+    """The cache directory: ``$TORCHRL_GRASP_CACHE``, else ``~/.cache/torchrl_grasp``.
+
+    Examples:
+        >>> import os
+        >>> os.environ["TORCHRL_GRASP_CACHE"] = "/tmp/grasp-cache"
+        >>> cache_dir()
+        PosixPath('/tmp/grasp-cache')
+        >>> del os.environ["TORCHRL_GRASP_CACHE"]
+    """
+    return Path(os.environ.get(CACHE_ENV_VAR) or DEFAULT_CACHE_DIR).expanduser()
+
+
+def config_hash(config: Any, format_version: int) -> str:
+    """A 16-hex-digit hash of a (nested) dataclass's fields and of the file format's version.
+
+    Examples:
+        >>> from dataclasses import dataclass
+        >>> @dataclass(frozen=True)
+        ... class Config:
+        ...     steps: int = 10
+        >>> config_hash(Config(), 1) == config_hash(Config(), 1)
+        True
+        >>> config_hash(Config(), 1) == config_hash(Config(20), 1)
+        False
+        >>> config_hash(Config(), 1) == config_hash(Config(), 2)
+        False
+    """
+    text = json.dumps(
+        {"format_version": format_version, "config": dataclasses.asdict(config)}, sort_keys=True, default=repr
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_path(name: str, config: Any, format_version: int, directory: Path | None = None) -> Path:
+    """``<directory>/world_models/<name>-<hash>.pt``, ``directory`` defaulting to :func:`cache_dir`.
+
+    Examples:
+        >>> from dataclasses import dataclass
+        >>> @dataclass(frozen=True)
+        ... class Config:
+        ...     steps: int = 10
+        >>> cache_path("WallDoor-v0", Config(), 1, Path("/tmp")).name.startswith("WallDoor-v0-")
+        True
+    """
+    safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    return (
+        (directory or cache_dir()) / "world_models" / f"{safe_name}-{config_hash(config, format_version)}.pt"
+    )
+
+
+def save_atomically(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then an atomic rename onto it.
+
+    Readers never see a half-written file, and concurrent writers of the same path leave one
+    whole file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(obj, file)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,152 @@
+"""How well a transition model predicts real trajectories: one-step and k-step open-loop errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from tensordict import NestedKey, TensorDictBase
+from torch import Tensor
+
+from torchrl_grasp.world_models.data import TransitionData
+
+Model = Callable[[Tensor, Tensor], Tensor]
+HORIZONS = (1, 10, 50)
+
+
+@torch.no_grad()
+def open_loop_errors(
+    model: Model,
+    data: TransitionData,
+    horizons: Sequence[int] = HORIZONS,
+    *,
+    dims: Sequence[int] | None = None,
+) -> dict[int, float]:
+    r"""The mean Euclidean error of the model's open-loop prediction ``k`` steps ahead, ``k`` in ``horizons``.
+
+    From every state :math:`s_i` of every trajectory, the model replays the real actions
+    :math:`\hat s_{j+1} = F(\hat s_j, a_{i+j})` and is compared with the real state
+    :math:`s_{i+k}` wherever the trajectory is at least ``k`` steps longer; one batched model
+    call per step serves every start and horizon. ``dims`` restricts the error to some state
+    dimensions (positions, say); all by default. A horizon longer than every trajectory gets
+    ``nan``.
+
+    Examples:
+        >>> import torch
+        >>> states = torch.arange(6.0)[:, None]  # s_{t+1} = s_t + a_t with a = 1
+        >>> data = TransitionData(states[:5], torch.ones(5, 1), states[1:], torch.zeros(5, dtype=torch.long))
+        >>> open_loop_errors(lambda s, a: s + 0.5 * a, data, horizons=(1, 4, 9))
+        {1: 0.5, 4: 2.0, 9: nan}
+    """
+    n = len(data)
+    rows = torch.arange(n)
+    predicted = data.states
+    errors = {}
+    for step in range(1, max(horizons) + 1):
+        current = (rows + step - 1).clamp(max=n - 1)
+        predicted = model(predicted, data.actions[current])
+        if step in horizons:
+            valid = (rows + step - 1 < n) & (data.trajectory_ids[current] == data.trajectory_ids)
+            gap = predicted[valid] - data.next_states[current[valid]]
+            gap = gap if dims is None else gap[:, list(dims)]
+            errors[step] = gap.norm(dim=-1).mean().item() if valid.any() else float("nan")
+    return errors
+
+
+def trajectory_open_loop_errors(
+    model: Model,
+    trajectory: TensorDictBase,
+    horizons: Sequence[int] = HORIZONS,
+    *,
+    state_key: NestedKey = "observation",
+    action_key: NestedKey = "action",
+    dims: Sequence[int] | None = None,
+) -> dict[int, float]:
+    """:func:`open_loop_errors` along real trajectories, such as the output of ``env.rollout``, ``[*B, T]``.
+
+    Each batch element is one trajectory of ``T`` steps, read at ``state_key``, ``action_key``
+    and ``("next", state_key)``.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> states = torch.arange(4.0).expand(3, 4)[..., None]  # 3 trajectories, a = 1
+        >>> trajectory = TensorDict(
+        ...     observation=states[:, :3], action=torch.ones(3, 3, 1),
+        ...     next=TensorDict(observation=states[:, 1:], batch_size=[3, 3]), batch_size=[3, 3])
+        >>> trajectory_open_loop_errors(lambda s, a: s + a, trajectory, horizons=(1, 3))
+        {1: 0.0, 3: 0.0}
+    """
+    steps = trajectory.batch_size[-1]
+    count = trajectory.batch_size[:-1].numel()
+    flat = trajectory.reshape(-1)
+    data = TransitionData(
+        states=flat.get(state_key),
+        actions=flat.get(action_key),
+        next_states=flat.get(("next", state_key)),
+        trajectory_ids=torch.arange(count).repeat_interleave(steps),
+    )
+    return open_loop_errors(model, data, horizons, dims=dims)
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """A model's errors on held-out trajectories, in state units.
+
+    Attributes:
+        one_step_mse (float): the mean over transitions and state dimensions of the squared error.
+        open_loop_error (dict[int, float]): horizon ``k`` -> mean Euclidean error ``k`` steps ahead
+            (see :func:`open_loop_errors`).
+        disagreement (float): the mean one-step ensemble disagreement (zero for one network).
+        num_transitions (int): held-out transitions.
+        num_trajectories (int): held-out trajectories.
+    """
+
+    one_step_mse: float
+    open_loop_error: dict[int, float] = field(default_factory=dict)
+    disagreement: float = 0.0
+    num_transitions: int = 0
+    num_trajectories: int = 0
+
+    def __str__(self) -> str:
+        rows = [("one-step MSE", self.one_step_mse)]
+        rows += [(f"open-loop error @ {k}", error) for k, error in sorted(self.open_loop_error.items())]
+        rows += [("ensemble disagreement", self.disagreement)]
+        width = max(len(name) for name, _ in rows)
+        lines = [f"{'metric':<{width}}  value", f"{'-' * width}  ---------"]
+        lines += [f"{name:<{width}}  {value:.3e}" for name, value in rows]
+        lines.append(f"({self.num_transitions} transitions in {self.num_trajectories} held-out trajectories)")
+        return "\n".join(lines)
+
+
+@torch.no_grad()
+def validate(model: Model, data: TransitionData, horizons: Sequence[int] = HORIZONS) -> ValidationReport:
+    """The :class:`ValidationReport` of ``model`` on held-out ``data``.
+
+    ``disagreement`` is read from ``model.disagreement(state, action)`` where the model has one.
+
+    Examples:
+        >>> import torch
+        >>> states = torch.arange(6.0)[:, None]
+        >>> data = TransitionData(states[:5], torch.ones(5, 1), states[1:], torch.zeros(5, dtype=torch.long))
+        >>> print(validate(lambda s, a: s + 0.5 * a, data, horizons=(1, 3)))
+        metric                 value
+        ---------------------  ---------
+        one-step MSE           2.500e-01
+        open-loop error @ 1    5.000e-01
+        open-loop error @ 3    1.500e+00
+        ensemble disagreement  0.000e+00
+        (5 transitions in 1 held-out trajectories)
+    """
+    one_step = (model(data.states, data.actions) - data.next_states).square().mean().item()
+    disagreement = getattr(model, "disagreement", None)
+    return ValidationReport(
+        one_step_mse=one_step,
+        open_loop_error=open_loop_errors(model, data, horizons),
+        disagreement=disagreement(data.states, data.actions).mean().item()
+        if disagreement is not None
+        else 0.0,
+        num_transitions=len(data),
+        num_trajectories=data.num_trajectories,
+    )
