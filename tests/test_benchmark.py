@@ -1,0 +1,48 @@
+"""``python -m torchrl_grasp.benchmark --quick`` runs end to end and writes what it promises."""
+
+import json
+
+import pytest
+
+from torchrl_grasp.benchmark.__main__ import main
+
+RECORD_KEYS = {"env", "horizon", "planner", "episodes", "success_rate", "median_time_to_success_s"}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    out = tmp_path_factory.mktemp("out")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TORCHRL_GRASP_CACHE", str(cache))
+        records = main(
+            ["--quick", "--env", "walldoor", "--planners", "grasp", "cem", "--mode", "open-loop", "mpc", "--out", str(out)]
+        )
+    return records, out
+
+
+def test_quick_benchmark_writes_the_table_the_records_and_the_plot(quick_run):
+    records, out = quick_run
+    assert [(r["planner"], r["mode"]) for r in records] == [
+        ("grasp", "open-loop"), ("grasp", "mpc"), ("cem", "open-loop"), ("cem", "mpc")
+    ]
+    saved = json.loads((out / "results.json").read_text())
+    assert saved == records
+    for record in saved:
+        assert RECORD_KEYS <= set(record)
+        assert record["episodes"] == 2 and 0.0 <= record["success_rate"] <= 1.0
+        assert (record["median_time_to_success_s"] is None) == (record["success_rate"] == 0.0)
+        assert record["model_calls_per_plan"] > 0 and record["seconds_per_plan"] > 0
+    table = (out / "results.md").read_text()
+    assert "| H | grasp | cem |" in table and "Machine:" in table
+    assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_budget_matches_the_iterations_to_the_wall_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
+    small, large = (
+        main(["--quick", "--env", "walldoor", "--planners", "grasp", "--budget", str(b), "--out", str(tmp_path / str(b))])[0]
+        for b in (0.05, 0.4)
+    )
+    assert small["optim_steps"] < large["optim_steps"]
+    assert small["budget_s"] == 0.05

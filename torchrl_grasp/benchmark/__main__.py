@@ -1,0 +1,129 @@
+"""``python -m torchrl_grasp.benchmark``: success rate and time to success vs horizon, per planner.
+
+For each env and horizon ``H`` the benchmark samples start/goal pairs whose shortest path needs
+about ``H`` steps and is not a straight line, plans on the env's learned world model (trained
+once and cached, see :mod:`torchrl_grasp.world_models.learned`), executes the plan in the real
+env (open loop, and/or MPC replanning every ``--replan-every`` steps) and counts success there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from torchrl_grasp.benchmark import report
+from torchrl_grasp.benchmark.episodes import run_episode
+from torchrl_grasp.benchmark.planners import QUICK_STEPS, SETTINGS, make_planner, steps_for_budget
+from torchrl_grasp.benchmark.suite import SUITE, quick
+from torchrl_grasp.envs import make_env
+from torchrl_grasp.world_models.learned import load_or_train
+
+
+def parse(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m torchrl_grasp.benchmark",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--env", nargs="+", default=["walldoor", "obstacles"], choices=sorted(SUITE))
+    parser.add_argument("--horizons", type=int, nargs="+", default=[20, 40, 60, 80])
+    parser.add_argument("--planners", nargs="+", default=["grasp", "gd", "cem"], choices=sorted(SETTINGS))
+    parser.add_argument("--episodes", type=int, default=10, help="start/goal pairs per env and horizon")
+    parser.add_argument(
+        "--budget", type=float, default=None, metavar="SECONDS",
+        help="cap every planner at this wall time per plan (iterations calibrated on this machine) "
+        "instead of its published settings",
+    )
+    parser.add_argument("--mode", nargs="+", default=["open-loop"], choices=["open-loop", "mpc"])
+    parser.add_argument("--replan-every", type=int, default=10, help="MPC: steps executed per plan")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("benchmark-results"))
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--quick", action="store_true", help="tiny models, horizons and budgets: a smoke test")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.horizons, args.episodes = [h for h in args.horizons if h <= 20][:1] or [10], min(args.episodes, 2)
+    return args
+
+
+def main(argv=None) -> list[dict]:
+    args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    header = (
+        f"Command: `python -m torchrl_grasp.benchmark {' '.join(sys.argv[1:] if argv is None else argv)}`\n\n"
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+        f"{platform.python_implementation()} {platform.python_version()}\n\n"
+    )
+    records = []
+    for env_name in args.env:
+        bench_env = quick(SUITE[env_name]) if args.quick else SUITE[env_name]
+        learned = load_or_train(bench_env.model)
+        print(f"{env_name}: world model {'loaded from' if learned.from_cache else 'trained to'} {learned.path}")
+        print(learned.report)
+        real_env = make_env(bench_env.env_id, **bench_env.env_kwargs)
+        threshold = bench_env.gym_env().success_threshold
+        for horizon in args.horizons:
+            tasks = bench_env.sample_tasks(horizon, args.episodes, args.seed)
+            for planner_name in args.planners:
+                steps = QUICK_STEPS[planner_name] if args.quick else None
+                if args.budget is not None:
+                    probe = real_env.reset(options={"start": tasks[0][0], "goal": tasks[0][1]})
+                    steps = steps_for_budget(
+                        planner_name, learned.env, horizon, probe.select("observation", "goal"), args.budget
+                    )
+
+                def factory(remaining, planner_name=planner_name, steps=steps):
+                    return make_planner(planner_name, learned.env, remaining, optim_steps=steps, seed=args.seed)
+
+                for mode in args.mode:
+                    episodes = []
+                    bar = tqdm(tasks, desc=f"{env_name} H={horizon} {planner_name} {mode}", leave=False)
+                    for start, goal in bar:
+                        episodes.append(
+                            run_episode(
+                                real_env,
+                                factory,
+                                start,
+                                goal,
+                                horizon,
+                                replan_every=args.replan_every if mode == "mpc" else None,
+                            )
+                        )
+                    record = report.summarise(
+                        env_name,
+                        horizon,
+                        planner_name,
+                        mode,
+                        episodes,
+                        success_threshold=threshold,
+                        budget_s=args.budget,
+                        optim_steps=steps if steps is not None else SETTINGS[planner_name][1]["optim_steps"],
+                    )
+                    records.append(record)
+                    time_text = record["median_time_to_success_s"]
+                    print(
+                        f"{env_name} H={horizon} {planner_name} {mode}: success {record['success_rate']:.0%}, "
+                        f"median time to success {'—' if time_text is None else f'{time_text:.2f} s'}, "
+                        f"{record['seconds_per_plan']:.2f} s and {record['model_calls_per_plan']:.0f} model "
+                        f"calls per plan",
+                        flush=True,
+                    )
+        real_env.close()
+    text = report.write(records, args.out, header)
+    print()
+    print(text)
+    print(f"Wrote {args.out / 'results.md'}, {args.out / 'results.json'} and {args.out / 'results.png'}.")
+    return records
+
+
+if __name__ == "__main__":
+    start = time.perf_counter()
+    main()
+    print(f"Total {time.perf_counter() - start:.0f} s.")

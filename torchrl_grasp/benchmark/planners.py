@@ -1,0 +1,72 @@
+"""The planners of the benchmark, at their published settings, and matching them to a wall-time budget."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from tensordict import TensorDictBase
+from torchrl.envs.model_based import ModelBasedEnvBase
+
+from torchrl_grasp.planners import (
+    CollocationPlanner,
+    GoalCEMPlanner,
+    GoalMPPIPlanner,
+    GradientPlanner,
+    GRASPPlanner,
+)
+
+PlannerFactory = Callable[..., object]
+
+# name -> (class, settings). ``optim_steps`` is each planner's iteration count, the knob that
+# ``--budget`` turns. GRASP's learning rates are those its tests and the wall world taught (the
+# method's defaults oscillate on unit-scale states, see the README); GD's learning rate was
+# tuned on WallDoor (see docs/benchmarks.md); CEM is DINO-WM's Push-T setting.
+SETTINGS: dict[str, tuple[type, dict]] = {
+    "grasp": (
+        GRASPPlanner,
+        dict(optim_steps=300, lr_states=0.01, lr_actions=0.05, goal_weight=1.0, num_restarts=4, warm_start=False),
+    ),
+    "gd": (GradientPlanner, dict(optim_steps=300, lr=0.05, num_restarts=4, warm_start=False)),
+    "collocation": (
+        CollocationPlanner,
+        dict(optim_steps=300, lr_states=0.01, lr_actions=0.05, num_restarts=4, warm_start=False),
+    ),
+    "cem": (GoalCEMPlanner, dict(optim_steps=30, num_candidates=300, top_k=30)),
+    "mppi": (GoalMPPIPlanner, dict(optim_steps=30, num_candidates=300, top_k=30, temperature=1.0)),
+}
+
+QUICK_STEPS = {"grasp": 40, "gd": 40, "collocation": 40, "cem": 4, "mppi": 4}
+
+
+def make_planner(
+    name: str, env: ModelBasedEnvBase, horizon: int, *, optim_steps: int | None = None, seed: int = 0
+):
+    """The planner ``name`` at its published settings (``optim_steps`` overrides the iterations)."""
+    cls, settings = SETTINGS[name]
+    settings = dict(settings)
+    if optim_steps is not None:
+        settings["optim_steps"] = optim_steps
+    return cls(env, horizon, generator=torch.Generator().manual_seed(seed), **settings)
+
+
+def steps_for_budget(
+    name: str, env: ModelBasedEnvBase, horizon: int, tensordict: TensorDictBase, budget_s: float
+) -> int:
+    """The ``optim_steps`` that make one plan of ``name`` take about ``budget_s`` seconds here.
+
+    Times plans of ``a`` and ``2a`` iterations on ``tensordict`` and fits ``time = fixed + steps * per_step``
+    (GRASP's syncs and the final rollout land in ``fixed`` and ``per_step`` alike).
+    """
+    low = max(2, SETTINGS[name][1]["optim_steps"] // 20)
+    seconds = []
+    for steps in (low, 2 * low):
+        planner = make_planner(name, env, horizon, optim_steps=steps)
+        planner.plan(tensordict)  # warm-up: caches, allocator
+        start = time.perf_counter()
+        planner.plan(tensordict)
+        seconds.append(time.perf_counter() - start)
+    per_step = max((seconds[1] - seconds[0]) / low, 1e-6)
+    fixed = max(seconds[0] - low * per_step, 0.0)
+    return max(1, int((budget_s - fixed) / per_step))

@@ -1,0 +1,124 @@
+"""From episodes to the benchmark's outputs: records, a markdown table, JSON and a plot."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+
+from torchrl_grasp.benchmark.episodes import Episode
+
+
+def summarise(
+    env: str,
+    horizon: int,
+    planner: str,
+    mode: str,
+    episodes: Sequence[Episode],
+    *,
+    success_threshold: float = 0.05,
+    **extra,
+) -> dict:
+    """One record: success rate, median planning time of the successes, and the cost per plan.
+
+    Keys: ``env``, ``horizon``, ``planner``, ``mode``, ``episodes``, ``success_rate``,
+    ``median_time_to_success_s`` (``None`` without a success), ``seconds_per_plan``,
+    ``model_calls_per_plan``, ``predicted_success_rate`` (the first plan reaches the goal in the
+    model: a model that is exploited predicts more successes than the real env grants),
+    ``median_model_error`` (along the executed paths), plus ``extra``.
+    """
+    successes = [e for e in episodes if e.success]
+    plans = sum(e.plans for e in episodes)
+    return dict(
+        env=env,
+        horizon=horizon,
+        planner=planner,
+        mode=mode,
+        episodes=len(episodes),
+        success_rate=len(successes) / len(episodes),
+        median_time_to_success_s=statistics.median(e.plan_seconds for e in successes) if successes else None,
+        seconds_per_plan=sum(e.plan_seconds for e in episodes) / plans,
+        model_calls_per_plan=sum(e.model_calls for e in episodes) / plans,
+        predicted_success_rate=sum(e.predicted_distance < success_threshold for e in episodes) / len(episodes),
+        median_model_error=statistics.median(e.model_error for e in episodes),
+        **extra,
+    )
+
+
+def markdown(records: Sequence[dict]) -> str:
+    """The paper's table per (env, mode, budget): a row per horizon, a column per planner,
+    ``success % / median time to success``; then the cost per plan and the model's part."""
+    lines = []
+    groups = sorted({(r["env"], r["mode"], r.get("budget_s")) for r in records}, key=str)
+    for env, mode, budget in groups:
+        rows = [r for r in records if (r["env"], r["mode"], r.get("budget_s")) == (env, mode, budget)]
+        planners = list(dict.fromkeys(r["planner"] for r in rows))
+        horizons = sorted({r["horizon"] for r in rows})
+        setting = f"matched budget {budget:g} s per plan" if budget else "published settings"
+        lines += [f"### {env}, {mode}, {setting}", ""]
+        lines += ["Success rate / median planning time to success:", ""]
+        lines += ["| H | " + " | ".join(planners) + " |", "|---:|" + "---|" * len(planners)]
+        cell = {(r["horizon"], r["planner"]): r for r in rows}
+        for h in horizons:
+            entries = []
+            for p in planners:
+                r = cell.get((h, p))
+                if r is None:
+                    entries.append("")
+                    continue
+                time = "—" if r["median_time_to_success_s"] is None else f"{r['median_time_to_success_s']:.2f} s"
+                entries.append(f"{r['success_rate']:.0%} / {time}")
+            lines.append(f"| {h} | " + " | ".join(entries) + " |")
+        lines += ["", "Per plan: seconds / world-model calls; in the model: predicted success, median model error "
+                  "along the executed path:", ""]
+        lines += ["| H | planner | s/plan | calls/plan | predicted success | model error |", "|---:|---|---:|---:|---:|---:|"]
+        for h in horizons:
+            for p in planners:
+                r = cell.get((h, p))
+                if r is not None:
+                    lines.append(
+                        f"| {h} | {p} | {r['seconds_per_plan']:.2f} | {r['model_calls_per_plan']:.0f} "
+                        f"| {r['predicted_success_rate']:.0%} | {r['median_model_error']:.3f} |"
+                    )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write(records: Sequence[dict], out: Path, header: str = "") -> str:
+    """Writes ``results.json``, ``results.md`` and ``results.png`` under ``out``; returns the markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(list(records), indent=2))
+    text = header + markdown(records)
+    (out / "results.md").write_text(text)
+    plot(records, out / "results.png")
+    return text
+
+
+def plot(records: Sequence[dict], path: Path) -> None:
+    """Success rate vs horizon and median time to success vs horizon, a line per planner,
+    a row of panels per (env, mode, budget)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = sorted({(r["env"], r["mode"], r.get("budget_s")) for r in records}, key=str)
+    figure, axes = plt.subplots(len(groups), 2, figsize=(10, 3.6 * len(groups)), squeeze=False)
+    for (env, mode, budget), (success_axis, time_axis) in zip(groups, axes):
+        rows = [r for r in records if (r["env"], r["mode"], r.get("budget_s")) == (env, mode, budget)]
+        title = f"{env}, {mode}" + (f", budget {budget:g} s" if budget else "")
+        for planner in dict.fromkeys(r["planner"] for r in rows):
+            mine = sorted((r for r in rows if r["planner"] == planner), key=lambda r: r["horizon"])
+            horizons = [r["horizon"] for r in mine]
+            success_axis.plot(horizons, [100 * r["success_rate"] for r in mine], marker="o", label=planner)
+            timed = [r for r in mine if r["median_time_to_success_s"] is not None]
+            time_axis.plot(
+                [r["horizon"] for r in timed], [r["median_time_to_success_s"] for r in timed], marker="o", label=planner
+            )
+        success_axis.set(title=title, xlabel="horizon H", ylabel="success (%)", ylim=(-5, 105))
+        time_axis.set(title=title, xlabel="horizon H", ylabel="median time to success (s)", yscale="log")
+        success_axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
