@@ -79,6 +79,7 @@ def save_atomically(obj: Any, path: Path) -> None:
     try:
         with os.fdopen(handle, "wb") as file:
             torch.save(obj, file)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a cache is as readable as any file
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
