@@ -68,7 +68,6 @@ def main(argv=None) -> list[dict]:
         print(f"{env_name}: world model {'loaded from' if learned.from_cache else 'trained to'} {learned.path}")
         print(learned.report)
         real_env = make_env(bench_env.env_id, **bench_env.env_kwargs)
-        threshold = bench_env.gym_env().success_threshold
         for horizon in args.horizons:
             tasks = bench_env.sample_tasks(horizon, args.episodes, args.seed)
             for planner_name in args.planners:
@@ -102,7 +101,7 @@ def main(argv=None) -> list[dict]:
                         planner_name,
                         mode,
                         episodes,
-                        success_threshold=threshold,
+                        success_threshold=bench_env.success_threshold,
                         budget_s=args.budget,
                         optim_steps=steps if steps is not None else SETTINGS[planner_name][1]["optim_steps"],
                     )

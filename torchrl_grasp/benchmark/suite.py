@@ -34,6 +34,15 @@ class BenchmarkEnv:
         """The real env, as gymnasium makes it (unwrapped)."""
         return gymnasium.make(self.env_id, **self.env_kwargs).unwrapped
 
+    @property
+    def success_threshold(self) -> float:
+        """The real env's success radius."""
+        env = self.gym_env()
+        try:
+            return env.success_threshold
+        finally:
+            env.close()
+
     def sample_tasks(self, horizon: int, count: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """``count`` (start, goal) pairs whose shortest path needs about ``horizon`` steps and is not a
         straight line (the env's own ``sample_task``), reproducible from ``seed``."""

@@ -68,6 +68,13 @@ class PlanningProblem:
         return td
 
 
+def serial_rollout(model_step, problem: PlanningProblem, actions: Tensor) -> list[Tensor]:
+    """The world model's serial rollout of flat ``actions`` ``[N, T, *A]`` from the problem's start:
+    one ``[N, T+1, D_k]`` tensor per state key."""
+    start = [x.reshape(-1, *shape) for x, shape in zip(problem.start, problem.feature_shapes)]
+    return [x.reshape(x.shape[0], x.shape[1], -1) for x in model_step.rollout(start, actions)]
+
+
 def pick_restart(flat: Tensor, index: Tensor, batch_shape: torch.Size, restarts: int) -> Tensor:
     """From ``[N, ...]`` with ``N = prod(B) * restarts``, the rows of restart ``index`` ``[*B]``: ``[*B, ...]``."""
     grouped = flat.reshape(math.prod(batch_shape), restarts, *flat.shape[1:])

@@ -21,6 +21,7 @@ from torchrl_grasp.planners._common import (
     goal_mse,
     pick_restart,
     read_problem,
+    serial_rollout,
 )
 from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
 
@@ -147,10 +148,8 @@ class GoalPlanner(MPCPlannerBase):
 
     def _rollout(self, problem: PlanningProblem, actions: Tensor) -> list[Tensor]:
         """Flat serial rollout ``[N, T+1, D_k]`` per key."""
-        start = [x.reshape(-1, *shape) for x, shape in zip(problem.start, problem.feature_shapes)]
-        trajectory = self.model_step.rollout(start, actions)
         self._model_calls += actions.shape[1]
-        return [x.reshape(x.shape[0], x.shape[1], -1) for x in trajectory]
+        return serial_rollout(self.model_step, problem, actions)
 
     def _evaluate(self, problem: PlanningProblem, actions: Tensor, states: list[Tensor], best: BestPlan):
         """Rolls ``actions`` out, offers the plan to ``best``, returns the rollout."""

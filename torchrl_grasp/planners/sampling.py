@@ -34,7 +34,7 @@ from torch import Tensor
 from torchrl.envs.model_based import ModelBasedEnvBase
 from torchrl.modules.planners import CEMPlanner, MPPIPlanner
 
-from torchrl_grasp.planners._common import PlanResult, goal_distance, read_problem
+from torchrl_grasp.planners._common import PlanResult, goal_distance, read_problem, serial_rollout
 from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
 
 
@@ -92,10 +92,7 @@ class _GoalSampling:
         actions = self.action_spec.project(means.squeeze(len(batch)))
         flat_actions = actions.reshape(problem.num_plans, horizon, *self.action_shape)
         with torch.no_grad():
-            trajectory = self.model_step.rollout(
-                [x.reshape(-1, *shape) for x, shape in zip(problem.start, problem.feature_shapes)], flat_actions
-            )
-        rollout = [x.reshape(x.shape[0], x.shape[1], -1) for x in trajectory]
+            rollout = serial_rollout(self.model_step, problem, flat_actions)
         index = torch.zeros(batch, dtype=torch.long, device=actions.device)
         rollout_td = problem.to_tensordict(rollout, index)
         return PlanResult(
