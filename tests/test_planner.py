@@ -10,7 +10,7 @@ from tensordict.nn import TensorDictModule
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import GymEnv
 
-from torchrl_grasp import GRASPPlanner, TransitionModelEnv
+from torchrl_grasp import GradientPlanner, GRASPPlanner, TransitionModelEnv
 from torchrl_grasp.planners._common import read_problem
 from torchrl_grasp.world_models.analytic import SmoothWallDoor, wall_crossing_pairs
 
@@ -281,3 +281,48 @@ def test_bad_construction_raises():
         GRASPPlanner(point_mass_env(), 0)
     with pytest.raises(ValueError, match="continuous actions"):
         GRASPPlanner(TransitionModelEnv(PointMass(), Unbounded(2), Categorical(4)), 10)
+
+
+@pytest.mark.parametrize("planner", ["grasp", "gd"])
+def test_stop_distance_ends_planning_once_every_goal_is_reached(planner):
+    env = point_mass_env()
+    td = point_mass_problem((3,))
+
+    def build(**kwargs):
+        if planner == "grasp":
+            return quick_planner(env, optim_steps=400, **kwargs)
+        return GradientPlanner(env, 15, optim_steps=400, **kwargs)
+
+    full = build().plan(td)
+    early = build(stop_distance=0.05).plan(td)
+    assert (early.goal_distance <= 0.05).all(), early.goal_distance
+    assert early.model_calls < full.model_calls / 2, (early.model_calls, full.model_calls)
+    assert early.loss_history.shape[0] < full.loss_history.shape[0] == 400
+    assert torch.isfinite(early.loss_history).all()
+
+
+def test_restarts_after_the_first_start_from_bent_lines():
+    env = point_mass_env()
+    td = point_mass_problem(())
+    recorder = _FirstIterate(env, planning_horizon=15, optim_steps=1, num_restarts=3, restart_spread=0.5)
+    recorder.plan(td)
+    start, goal = td["observation"], td["goal"]
+    line = start + torch.arange(1, 16)[:, None] / 15 * (goal - start)
+    first, *others = recorder.initial
+    torch.testing.assert_close(first, line)
+    for other in others:
+        assert (other - line).norm(dim=-1).max() > 0.05
+        torch.testing.assert_close(other[-1], goal)  # still pinned at the goal
+    flat = _FirstIterate(env, planning_horizon=15, optim_steps=1, num_restarts=3, restart_spread=0.0)
+    flat.plan(td)
+    for initial in flat.initial:
+        torch.testing.assert_close(initial, line)
+    with pytest.raises(ValueError, match="restart_spread"):
+        GRASPPlanner(env, 15, restart_spread=-1.0)
+
+
+class _FirstIterate(GRASPPlanner):
+    def _initial_plan(self, problem):
+        actions, virtual = super()._initial_plan(problem)
+        self.initial = [v.detach().clone() for v in virtual[0]]
+        return actions, virtual

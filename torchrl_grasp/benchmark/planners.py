@@ -16,6 +16,7 @@ from torchrl_grasp.planners import (
     GradientPlanner,
     GRASPPlanner,
 )
+from torchrl_grasp.planners.base import GoalPlanner
 
 PlannerFactory = Callable[..., object]
 
@@ -26,12 +27,12 @@ PlannerFactory = Callable[..., object]
 SETTINGS: dict[str, tuple[type, dict]] = {
     "grasp": (
         GRASPPlanner,
-        dict(optim_steps=300, lr_states=0.01, lr_actions=0.05, goal_weight=1.0, num_restarts=4, warm_start=False),
+        dict(optim_steps=300, lr_states=0.01, lr_actions=0.05, goal_weight=1.0, num_restarts=8, warm_start=False),
     ),
-    "gd": (GradientPlanner, dict(optim_steps=300, lr=0.05, num_restarts=4, warm_start=False)),
+    "gd": (GradientPlanner, dict(optim_steps=300, lr=0.05, num_restarts=8, warm_start=False)),
     "collocation": (
         CollocationPlanner,
-        dict(optim_steps=300, lr_states=0.01, lr_actions=0.05, num_restarts=4, warm_start=False),
+        dict(optim_steps=300, lr_states=0.01, lr_actions=0.05, num_restarts=8, warm_start=False),
     ),
     "cem": (GoalCEMPlanner, dict(optim_steps=30, num_candidates=300, top_k=30)),
     "mppi": (GoalMPPIPlanner, dict(optim_steps=30, num_candidates=300, top_k=30, temperature=1.0)),
@@ -39,15 +40,31 @@ SETTINGS: dict[str, tuple[type, dict]] = {
 
 QUICK_STEPS = {"grasp": 40, "gd": 40, "collocation": 40, "cem": 4, "mppi": 4}
 
+# The gradient planners stop once their rollout through the model ends within this fraction of
+# the real env's success radius (the rest of the radius absorbs the model's error). TorchRL's
+# CEM and MPPI always run all their iterations: their loop has no such exit.
+STOP_FRACTION = 0.5
+
 
 def make_planner(
-    name: str, env: ModelBasedEnvBase, horizon: int, *, optim_steps: int | None = None, seed: int = 0
+    name: str,
+    env: ModelBasedEnvBase,
+    horizon: int,
+    *,
+    optim_steps: int | None = None,
+    seed: int = 0,
+    success_radius: float | None = None,
 ):
-    """The planner ``name`` at its published settings (``optim_steps`` overrides the iterations)."""
+    """The planner ``name`` at its published settings (``optim_steps`` overrides the iterations).
+
+    With ``success_radius``, the gradient planners stop early at ``STOP_FRACTION`` of it.
+    """
     cls, settings = SETTINGS[name]
     settings = dict(settings)
     if optim_steps is not None:
         settings["optim_steps"] = optim_steps
+    if success_radius is not None and issubclass(cls, GoalPlanner):
+        settings["stop_distance"] = STOP_FRACTION * success_radius
     return cls(env, horizon, generator=torch.Generator().manual_seed(seed), **settings)
 
 

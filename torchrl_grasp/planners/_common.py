@@ -198,3 +198,9 @@ class BestPlan:
         self.actions = keep(actions, self.actions)
         self.rollout = [keep(new, old) for new, old in zip(rollout, self.rollout)]
         self.virtual = [keep(new, old) for new, old in zip(virtual, self.virtual)]
+
+    def reached(self, restarts: int, stop_distance: float | None) -> bool:
+        """Whether every batch element has a plan (on any restart) within ``stop_distance`` of its goal."""
+        if stop_distance is None or self.distance is None:
+            return False
+        return bool((self.distance.reshape(-1, restarts).amin(-1) <= stop_distance).all())

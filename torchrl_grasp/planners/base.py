@@ -57,6 +57,9 @@ class GoalPlanner(MPCPlannerBase):
             element whose goal is unchanged. Defaults to ``True``.
         generator (torch.Generator, optional): the only source of randomness; defaults to a new
             generator seeded with 0.
+        stop_distance (float, optional): stop planning once every batch element has a plan whose
+            rollout through the model ends within this distance of the goal (checked wherever a
+            rollout is evaluated). Defaults to ``None``: always run ``optim_steps``.
     """
 
     def __init__(
@@ -71,8 +74,12 @@ class GoalPlanner(MPCPlannerBase):
         num_restarts: int = 1,
         warm_start: bool = True,
         generator: torch.Generator | None = None,
+        stop_distance: float | None = None,
     ):
         super().__init__(env=env, action_key=action_key)
+        if stop_distance is not None and not stop_distance >= 0:
+            raise ValueError(f"stop_distance must be None or a non-negative float, got {stop_distance!r}.")
+        self.stop_distance = stop_distance
         check_positive_ints(planning_horizon=planning_horizon, optim_steps=optim_steps, num_restarts=num_restarts)
         if not isinstance(env, ModelBasedEnvBase):
             raise ValueError(f"env must be a ModelBasedEnvBase with a world_model, got {type(env).__name__}.")
@@ -158,16 +165,23 @@ class GoalPlanner(MPCPlannerBase):
         best.offer(goal_distance([x[:, -1] for x in rollout], problem.goal), actions, rollout, states)
         return rollout
 
-    def _shoot(self, problem, actions: Tensor, steps: int, lr: float, best: BestPlan, states, history=None) -> None:
+    def _reached(self, problem: PlanningProblem, best: BestPlan) -> bool:
+        """Whether ``best`` holds, for every batch element, a plan within ``stop_distance``."""
+        return best.reached(problem.restarts, self.stop_distance)
+
+    def _shoot(self, problem, actions: Tensor, steps: int, lr: float, best: BestPlan, states, history=None) -> int:
         """``steps`` Adam steps (lr ``lr``) on the final-state goal error through the serial rollout.
 
         ``actions`` ``[N, T, *A]`` is updated in place and stays inside the bounds; each step's
         rollout is offered to ``best`` (with ``states`` as the plan's states; ``None`` takes the
-        rollout's), and its loss ``[N]`` written to ``history[step]`` when given.
+        rollout's), and its loss ``[N]`` written to ``history[step]`` when given. Returns the
+        steps taken: fewer than ``steps`` when ``best`` reached ``stop_distance``.
         """
         candidate = actions.detach().clone().requires_grad_()
         optimizer = torch.optim.Adam([candidate], lr=lr)
+        taken = 0
         for step in range(steps):
+            taken += 1
             rollout = self._rollout(problem, candidate)
             final = [x[:, -1] for x in rollout]
             loss = goal_mse(final, problem.goal)
@@ -175,12 +189,15 @@ class GoalPlanner(MPCPlannerBase):
                 best.offer(goal_distance(final, problem.goal), candidate, rollout, states)
                 if history is not None:
                     history[step] = loss
+            if self._reached(problem, best):
+                break
             (candidate.grad,) = torch.autograd.grad(loss.sum(), [candidate])
             optimizer.step()
             with torch.no_grad():
                 candidate.copy_(self._clamp(candidate))
         with torch.no_grad():
             actions.copy_(candidate)
+        return taken
 
     # -- results ------------------------------------------------------------------------------
 

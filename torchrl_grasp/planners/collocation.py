@@ -35,7 +35,7 @@ class CollocationPlanner(GRASPPlanner):
 
     Keyword Args:
         goal_key, state_keys, action_key, lr_states, lr_actions, goal_weight, num_restarts,
-            warm_start, generator: as for :class:`~torchrl_grasp.GRASPPlanner` (same defaults),
+            warm_start, generator, stop_distance: as for :class:`~torchrl_grasp.GRASPPlanner` (same defaults),
             except ``goal_weight``, which defaults to ``0.0``: plain collocation reaches the goal
             only through the pinned last state :math:`s_T = g`.
 
@@ -69,6 +69,7 @@ class CollocationPlanner(GRASPPlanner):
         num_restarts: int = 1,
         warm_start: bool = True,
         generator: torch.Generator | None = None,
+        stop_distance: float | None = None,
     ):
         super().__init__(
             env,
@@ -86,6 +87,7 @@ class CollocationPlanner(GRASPPlanner):
             num_restarts=num_restarts,
             warm_start=warm_start,
             generator=generator,
+            stop_distance=stop_distance,
         )
 
     def _state_input(self, virtual: Tensor) -> Tensor:

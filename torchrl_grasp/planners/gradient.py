@@ -29,7 +29,7 @@ class GradientPlanner(GoalPlanner):
         optim_steps (int, optional): Adam steps per plan. Defaults to ``100``.
 
     Keyword Args:
-        goal_key, state_keys, action_key, num_restarts, warm_start, generator: as for
+        goal_key, state_keys, action_key, num_restarts, warm_start, generator, stop_distance: as for
             :class:`~torchrl_grasp.GRASPPlanner`.
         lr (float): Adam learning rate. Defaults to ``0.05``.
         init_std (float): scale of the initial action noise of restarts after the first.
@@ -64,6 +64,7 @@ class GradientPlanner(GoalPlanner):
         num_restarts: int = 1,
         warm_start: bool = True,
         generator: torch.Generator | None = None,
+        stop_distance: float | None = None,
     ):
         super().__init__(
             env,
@@ -75,6 +76,7 @@ class GradientPlanner(GoalPlanner):
             num_restarts=num_restarts,
             warm_start=warm_start,
             generator=generator,
+            stop_distance=stop_distance,
         )
         self.lr, self.init_std = lr, init_std
 
@@ -88,7 +90,8 @@ class GradientPlanner(GoalPlanner):
         actions, _ = self._warm_started(problem, actions, [])
         history = torch.full((self.optim_steps, problem.num_plans), math.nan, device=actions.device)
         best = BestPlan()
-        self._shoot(problem, actions, self.optim_steps, self.lr, best, None, history)
+        taken = self._shoot(problem, actions, self.optim_steps, self.lr, best, None, history)
+        history = history[:taken]
         self._evaluate(problem, actions, None, best)
         if not torch.isfinite(history).all():
             self._recover(best, int((~torch.isfinite(history)).any(-1).nonzero()[0]))

@@ -71,6 +71,10 @@ class GRASPPlanner(GoalPlanner):
             Defaults to ``0.05``.
         sync_mode (str or None): ``"gd"``, ``"cem"`` or ``None``. Defaults to ``"gd"``.
         num_restarts (int): plans per batch element, with independent noise. Defaults to ``1``.
+        restart_spread (float): restarts after the first start from the line to the goal bent by
+            a random half sine whose amplitude has standard deviation ``restart_spread`` times
+            the start-goal distance (per feature of the goal's keys), so that they try different
+            routes. Defaults to ``0.5``.
         warm_start (bool): start from the previous call's best plan shifted by one step (per batch
             element whose goal is unchanged; dropped when the batch shape changes and by
             :meth:`reset`). Defaults to ``True``.
@@ -78,6 +82,9 @@ class GRASPPlanner(GoalPlanner):
             generator seeded with 0, so planning is deterministic.
         sync_cem_samples (int): CEM samples per plan. Defaults to ``64``.
         sync_cem_top_k (int): CEM elites. Defaults to ``8``.
+        stop_distance (float, optional): stop at the first sync after which every batch element
+            has a plan whose rollout ends within this distance of the goal. Defaults to ``None``:
+            always run ``optim_steps``.
 
     Examples:
         >>> import torch
@@ -115,10 +122,12 @@ class GRASPPlanner(GoalPlanner):
         sync_lr: float = 0.05,
         sync_mode: str | None = "gd",
         num_restarts: int = 1,
+        restart_spread: float = 0.5,
         warm_start: bool = True,
         generator: torch.Generator | None = None,
         sync_cem_samples: int = 64,
         sync_cem_top_k: int = 8,
+        stop_distance: float | None = None,
     ):
         super().__init__(
             env,
@@ -130,16 +139,20 @@ class GRASPPlanner(GoalPlanner):
             num_restarts=num_restarts,
             warm_start=warm_start,
             generator=generator,
+            stop_distance=stop_distance,
         )
         check_positive_ints(sync_every=sync_every, sync_cem_samples=sync_cem_samples, sync_cem_top_k=sync_cem_top_k)
         if sync_mode not in SYNC_MODES:
             raise ValueError(f"sync_mode must be one of {SYNC_MODES}, got {sync_mode!r}.")
+        if not restart_spread >= 0:
+            raise ValueError(f"restart_spread must be a non-negative float, got {restart_spread!r}.")
         if sync_cem_top_k > sync_cem_samples:
             raise ValueError(f"sync_cem_top_k={sync_cem_top_k} exceeds sync_cem_samples={sync_cem_samples}.")
         self.lr_states, self.lr_actions = lr_states, lr_actions
         self.state_noise_std, self.goal_weight = state_noise_std, goal_weight
         self.sync_every, self.sync_steps, self.sync_lr, self.sync_mode = sync_every, sync_steps, sync_lr, sync_mode
         self.sync_cem_samples, self.sync_cem_top_k = sync_cem_samples, sync_cem_top_k
+        self.restart_spread = restart_spread
 
     # -- the optimisation -------------------------------------------------------------------
 
@@ -162,6 +175,9 @@ class GRASPPlanner(GoalPlanner):
                     break
                 last_check = iteration + 1
                 self._sync(problem, actions, virtual, best)
+                if self._reached(problem, best):
+                    history = history[: iteration + 1]
+                    break
         return self._result(problem, best, history)
 
     def _optimizer(self, actions: Tensor, virtual: list[Tensor]) -> torch.optim.Optimizer:
@@ -183,16 +199,30 @@ class GRASPPlanner(GoalPlanner):
         return loss.detach()
 
     def _initial_plan(self, problem: PlanningProblem) -> tuple[Tensor, list[Tensor]]:
-        """Zero (or warm-started) actions; virtual states on the line to the goal, or the rollout's."""
+        """Zero (or warm-started) actions; virtual states on the line to the goal, or the rollout's.
+
+        Restarts after the first bend the line by a half sine, :math:`\sin(\pi t / T)\,\delta`
+        with :math:`\delta \sim N(0, (\text{restart\_spread}\,|g - s_0|)^2)` per feature, so
+        that restarts explore different routes (around a wall on either side) instead of
+        differing only by their noise.
+        """
         actions = self._initial_actions(problem)
         horizon = self.planning_horizon
         fraction = torch.arange(1, horizon + 1, device=actions.device, dtype=problem.start[0].dtype) / horizon
+        bend = torch.sin(math.pi * fraction)[:, None]
+        first_restart = torch.arange(problem.num_plans, device=actions.device) % problem.restarts == 0
         virtual = []
         rollout = None
         for index, start in enumerate(problem.start):
             if index in problem.goal:
                 goal = problem.goal[index]
-                virtual.append(start[:, None] + fraction[:, None] * (goal - start)[:, None])
+                line = start[:, None] + fraction[:, None] * (goal - start)[:, None]
+                if problem.restarts > 1 and self.restart_spread > 0:
+                    amplitude = torch.randn(start.shape, generator=self.generator, device=start.device, dtype=start.dtype)
+                    amplitude *= self.restart_spread * (goal - start).norm(dim=-1, keepdim=True)
+                    amplitude[first_restart] = 0
+                    line = line + bend * amplitude[:, None]
+                virtual.append(line)
             else:
                 if rollout is None:
                     with torch.no_grad():
