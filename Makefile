@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 demo: setup
-	$(BIN)/python -m torchrl_grasp.demo
+	$(BIN)/torchrl-grasp demo
 
 test: setup
 	$(BIN)/python -m pytest

@@ -25,39 +25,71 @@ from torchrl_grasp.envs import make_env
 from torchrl_grasp.world_models.learned import load_or_train
 
 
-def parse(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m torchrl_grasp.benchmark",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The benchmark's flags, added to ``parser`` (``torchrl-grasp benchmark`` passes its sub-parser)
+    or to a new parser named ``python -m torchrl_grasp.benchmark``.
+
+    Examples:
+        >>> args = build_parser().parse_args(["--env", "walldoor", "--horizons", "60", "80"])
+        >>> args.env, args.horizons, args.planners
+        (['walldoor'], [60, 80], ['grasp', 'gd', 'cem'])
+    """
+    if parser is None:
+        parser = argparse.ArgumentParser(
+            prog="python -m torchrl_grasp.benchmark",
+            description=__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    parser.add_argument(
+        "--env", nargs="+", default=["walldoor", "obstacles"], choices=sorted(SUITE), help="environments"
     )
-    parser.add_argument("--env", nargs="+", default=["walldoor", "obstacles"], choices=sorted(SUITE))
-    parser.add_argument("--horizons", type=int, nargs="+", default=[20, 40, 60, 80])
-    parser.add_argument("--planners", nargs="+", default=["grasp", "gd", "cem"], choices=sorted(SETTINGS))
+    parser.add_argument("--horizons", type=int, nargs="+", default=[20, 40, 60, 80], help="horizons H")
+    parser.add_argument(
+        "--planners", nargs="+", default=["grasp", "gd", "cem"], choices=sorted(SETTINGS),
+        help="planners to compare, at their published settings (torchrl_grasp.benchmark.planners)",
+    )
     parser.add_argument("--episodes", type=int, default=10, help="start/goal pairs per env and horizon")
     parser.add_argument(
         "--budget", type=float, default=None, metavar="SECONDS",
         help="cap every planner at this wall time per plan (iterations calibrated on this machine) "
         "instead of its published settings",
     )
-    parser.add_argument("--mode", nargs="+", default=["open-loop"], choices=["open-loop", "mpc"])
+    parser.add_argument(
+        "--mode", nargs="+", default=["open-loop"], choices=["open-loop", "mpc"],
+        help="open-loop: execute the whole plan; mpc: replan from the real state every --replan-every steps",
+    )
     parser.add_argument("--replan-every", type=int, default=10, help="MPC: steps executed per plan")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("benchmark-results"))
+    parser.add_argument("--seed", type=int, default=0, help="seed of the tasks and the planners")
+    parser.add_argument("--out", type=Path, default=Path("benchmark-results"), help="where the results go")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="tiny models, horizons and budgets: a smoke test")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def apply_quick(args: argparse.Namespace) -> argparse.Namespace:
+    """With ``--quick``: one horizon of at most 20 (else 10) and at most 2 episodes."""
     if args.quick:
         args.horizons, args.episodes = [h for h in args.horizons if h <= 20][:1] or [10], min(args.episodes, 2)
     return args
 
 
 def main(argv=None) -> list[dict]:
-    args = parse(argv)
+    """``python -m torchrl_grasp.benchmark [argv]``: see :func:`run`."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    command = " ".join(["python -m torchrl_grasp.benchmark", *arguments])
+    return run(build_parser().parse_args(arguments), command=command)
+
+
+def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchmark") -> list[dict]:
+    """Runs the benchmark that ``args`` (from :func:`build_parser`) describe; returns its records.
+
+    ``command`` is the command line written at the top of ``results.md``.
+    """
+    args = apply_quick(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     header = (
-        f"Command: `python -m torchrl_grasp.benchmark {' '.join(sys.argv[1:] if argv is None else argv)}`\n\n"
+        f"Command: `{command}`\n\n"
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
         f"{platform.python_implementation()} {platform.python_version()}\n\n"
     )
@@ -79,7 +111,14 @@ def main(argv=None) -> list[dict]:
                     )
 
                 def factory(remaining, planner_name=planner_name, steps=steps):
-                    return make_planner(planner_name, learned.env, remaining, optim_steps=steps, seed=args.seed)
+                    return make_planner(
+                        planner_name,
+                        learned.env,
+                        remaining,
+                        optim_steps=steps,
+                        seed=args.seed,
+                        success_radius=bench_env.success_threshold,
+                    )
 
                 for mode in args.mode:
                     episodes = []

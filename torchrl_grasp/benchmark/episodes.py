@@ -27,6 +27,7 @@ class Episode:
         final_distance (float): the real env's distance to the goal when the episode ended.
         model_error (float): distance between the model's open-loop prediction of the executed
             actions and the real final state: the model error along the executed path.
+        path (Tensor, optional): the real env's states from the start to the last one, ``[steps + 1, D]``.
     """
 
     success: bool
@@ -36,6 +37,7 @@ class Episode:
     predicted_distance: float
     final_distance: float
     model_error: float
+    path: torch.Tensor | None = None
 
 
 def run_episode(
@@ -56,7 +58,7 @@ def run_episode(
     The episode stops at the real env's first success.
     """
     td = real_env.reset(options={"start": start, "goal": goal})
-    executed = []
+    executed, path = [], [td["observation"]]
     plan_seconds, plans, model_calls, predicted = 0.0, 0, 0, None
     success = False
     while len(executed) < horizon and not success:
@@ -73,6 +75,7 @@ def run_episode(
             executed.append(action)
             success = bool(td["next", SUCCESS_KEY])
             td = step_mdp(td)
+            path.append(td["observation"])
             if success:
                 break
     final = td["observation"]
@@ -87,4 +90,5 @@ def run_episode(
         predicted_distance=predicted,
         final_distance=distance,
         model_error=float((model_final - final).norm()),
+        path=torch.stack(path),
     )

@@ -1,0 +1,149 @@
+"""The demo's work: GRASP and CEM plan each WallDoor task on the learned model; the real env executes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchrl.envs import EnvBase
+from torchrl.envs.model_based import ModelBasedEnvBase
+
+from torchrl_grasp.benchmark.episodes import run_episode
+from torchrl_grasp.benchmark.planners import QUICK_STEPS, make_planner
+from torchrl_grasp.benchmark.suite import SUITE, quick
+from torchrl_grasp.demo.outcome import TaskOutcome, summary_table, verdict
+from torchrl_grasp.demo.plot import plot_outcomes, wall_rectangles
+from torchrl_grasp.demo.recording import record_iterates, snapshot_iterations
+from torchrl_grasp.envs import make_env
+from torchrl_grasp.world_models.learned import load_or_train
+
+PLANNERS = ("grasp", "cem")
+FIGURE_NAME = "demo.png"
+
+
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` did: the outcomes, the table it printed and the picture it wrote."""
+
+    outcomes: list[TaskOutcome]
+    table: str
+    figure: Path
+
+
+def plan_and_execute(
+    model_env: ModelBasedEnvBase,
+    real_env: EnvBase,
+    start: np.ndarray,
+    goal: np.ndarray,
+    horizon: int,
+    *,
+    optim_steps: Mapping[str, int] | None = None,
+    seed: int = 0,
+    planners: Sequence[str] = PLANNERS,
+    success_radius: float | None = None,
+) -> TaskOutcome:
+    """Plans ``start -> goal`` on ``model_env`` with each planner at the benchmark's settings
+    (``optim_steps[name]`` overrides the iterations; ``success_radius`` lets GRASP stop early, see
+    :func:`~torchrl_grasp.benchmark.planners.make_planner`) and executes the plan open loop in ``real_env``.
+
+    Examples:
+        >>> import numpy as np
+        >>> import torch
+        >>> from torchrl.data import Bounded, Unbounded
+        >>> from torchrl_grasp import TransitionModelEnv
+        >>> from torchrl_grasp.envs import make_env
+        >>> class Free(torch.nn.Module):  # the real env's motion, without the wall
+        ...     def forward(self, state, action):
+        ...         return (state + 0.05 * action).clamp(-1, 1)
+        >>> model = TransitionModelEnv(Free(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+        >>> start, goal = np.array([-0.5, -0.5]), np.array([-0.5, 0.0])  # on one side of the wall
+        >>> outcome = plan_and_execute(
+        ...     model, make_env("WallDoor-v0"), start, goal, 20, optim_steps={"grasp": 100, "cem": 5}
+        ... )
+        >>> outcome.episodes["grasp"].success, outcome.episodes["grasp"].path.shape[-1]
+        (True, 2)
+        >>> initial = outcome.grasp_iterates[0]  # GRASP's initial guess, from the start to the goal
+        >>> ends = torch.tensor([[-0.5, -0.5], [-0.5, 0.0]])
+        >>> initial.shape, bool(torch.allclose(initial[[0, -1]], ends, atol=1e-6))
+        (torch.Size([21, 2]), True)
+    """
+    optim_steps = optim_steps or {}
+    built = []
+
+    def build(name: str, steps: int):
+        planner = make_planner(
+            name, model_env, steps, optim_steps=optim_steps.get(name), seed=seed, success_radius=success_radius
+        )
+        if name == "grasp":
+            planner = record_iterates(planner, snapshot_iterations(planner.optim_steps))
+            built.append(planner)
+        return planner
+
+    episodes = {name: run_episode(real_env, partial(build, name), start, goal, horizon) for name in planners}
+    iterates = {}
+    if built:  # open loop: one plan, GRASP's
+        grasp = built[0]
+        winner = int(grasp.restart_distances.argmin())
+        first = torch.as_tensor(start, dtype=torch.float32)[None]
+        iterates = {k: torch.cat([first, states[0][winner]]) for k, states in sorted(grasp.iterates.items())}
+    return TaskOutcome(np.asarray(start), np.asarray(goal), episodes, iterates)
+
+
+def run_demo(
+    horizon: int = 60, tasks: int = 4, seed: int = 0, out: Path = Path("demo_out"), *, quick_run: bool = False
+) -> DemoResult:
+    """The demo: WallDoor's learned world model (cached, or trained with a progress bar), ``tasks``
+    start/goal pairs ``horizon`` steps apart with the wall in between, each planned by GRASP and
+    CEM at the benchmark's settings and executed in the real env; prints a line per task and
+    the table, and writes ``out/demo.png`` (see :func:`~torchrl_grasp.demo.plot.plot_outcomes`).
+
+    ``quick_run`` trains a tiny model and plans with the benchmark's ``--quick`` iterations.
+    """
+    bench_env = quick(SUITE["walldoor"]) if quick_run else SUITE["walldoor"]
+    learned = load_or_train(bench_env.model, progress=True)
+    print(f"World model {'loaded from' if learned.from_cache else 'trained and saved to'} {learned.path}")
+    gym_env = bench_env.gym_env()
+    walls = wall_rectangles(gym_env.door_center, gym_env.door_width, gym_env.wall_thickness)
+    success_threshold = gym_env.success_threshold
+    gym_env.close()
+
+    real_env = make_env(bench_env.env_id, **bench_env.env_kwargs)
+    optim_steps = QUICK_STEPS if quick_run else None
+    outcomes = []
+    try:
+        for index, (start, goal) in enumerate(bench_env.sample_tasks(horizon, tasks, seed), start=1):
+            outcome = plan_and_execute(
+                learned.env,
+                real_env,
+                start,
+                goal,
+                horizon,
+                optim_steps=optim_steps,
+                seed=seed,
+                success_radius=success_threshold,
+            )
+            outcomes.append(outcome)
+            told = ", ".join(
+                f"{name} {verdict(episode)} ({episode.plan_seconds:.1f} s planning)"
+                for name, episode in outcome.episodes.items()
+            )
+            print(f"task {index}/{tasks}: {_point(start)} -> {_point(goal)}: {told}", flush=True)
+    finally:
+        real_env.close()
+
+    table = summary_table(outcomes, PLANNERS)
+    figure = Path(out) / FIGURE_NAME
+    plot_outcomes(outcomes, walls, figure, success_threshold=success_threshold, horizon=horizon)
+    print()
+    print(f"WallDoor, horizon {horizon}, {tasks} tasks, open loop, success in the real env:")
+    print(table)
+    print(f"\nWrote {figure}")
+    return DemoResult(outcomes, table, figure)
+
+
+def _point(xy) -> str:
+    return f"({xy[0]:+.2f}, {xy[1]:+.2f})"
