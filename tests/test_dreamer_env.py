@@ -206,3 +206,30 @@ def test_mpc_rollout_in_dreamer_env():
 
 if __name__ == "__main__":
     pytest.main([__file__, "-q"])
+
+
+@torch.no_grad()
+def predicted_return(env: DreamerEnv, start, actions):
+    """Sum of the reward head over the prior-mean rollout of ``actions``, ``[*B]``."""
+    prior = env.world_model[0].module
+    states, beliefs = serial_rollout(prior, start["state"], start["belief"], actions)
+    reward_head = env.world_model[1].module
+    return reward_head(torch.cat([states[..., 1:, :], beliefs[..., 1:, :]], -1)).squeeze(-1).sum(-1)
+
+
+def test_plans_by_reward_without_a_goal():
+    """With ``reward_key="reward"`` and no goal, GRASP raises the reward head's return over the
+    prior's rollout, against zero actions and against the best of 64 random action sequences."""
+    prior = make_prior()
+    env = make_env(prior)
+    start, _ = make_problem(prior, (2,), seed=3)
+    planner = make_planner(env, reward_key="reward")  # the method's learning rates suit unit-scale latents
+    result = planner.plan(start.clone())
+    assert result.goal_distance is None
+    torch.testing.assert_close(result.predicted_return, predicted_return(env, start, result.actions), atol=1e-4, rtol=0)
+    zero = predicted_return(env, start, zero_actions((2,)))
+    generator = torch.Generator().manual_seed(0)
+    random_actions = torch.rand(64, 2, HORIZON, ACTION_DIM, generator=generator) * 2 - 1
+    random_best = torch.stack([predicted_return(env, start, a) for a in random_actions]).amax(0)
+    assert (result.predicted_return > zero).all(), (result.predicted_return, zero)
+    assert (result.predicted_return >= random_best).all(), (result.predicted_return, random_best)

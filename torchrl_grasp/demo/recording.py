@@ -50,7 +50,7 @@ class IterateRecordingGRASP(GRASPPlanner):
     def _result(self, problem, best, history):
         done, last = self._last
         self.iterates.setdefault(done, last)
-        self.restart_distances = best.distance.detach().clone()
+        self.restart_distances = best.score.detach().clone()
         return super()._result(problem, best, history)
 
 

@@ -21,20 +21,23 @@ class PlanResult:
         virtual_states (TensorDictBase): the optimised states ``s_0 .. s_T`` of that plan,
             ``[*B, T+1]`` (``s_0`` is the start; goal keys end at the goal).
         rollout (TensorDictBase): the world model's serial rollout of ``actions``, ``[*B, T+1]``.
-        goal_distance (Tensor): Euclidean distance of the rollout's last state to the goal
-            over the goal's keys, ``[*B]``.
+        goal_distance (Tensor or None): Euclidean distance of the rollout's last state to the
+            goal over the goal's keys, ``[*B]``; ``None`` when planning by reward.
         loss_history (Tensor): the collocation loss per iteration, mean over restarts,
             ``[optim_steps, *B]``.
         model_calls (int): batched world-model calls made (collocation iterations count one,
             a serial rollout counts ``T``).
+        predicted_return (Tensor or None): when planning by reward, the sum of the world
+            model's rewards along the rollout, ``[*B]``; else ``None``.
     """
 
     actions: Tensor
     virtual_states: TensorDictBase
     rollout: TensorDictBase
-    goal_distance: Tensor
+    goal_distance: Tensor | None
     loss_history: Tensor
     model_calls: int
+    predicted_return: Tensor | None = None
 
 
 @dataclass
@@ -42,7 +45,8 @@ class PlanningProblem:
     """A batch of plans as flat tensors: ``N = prod(B) * restarts`` plans, one tensor per state key.
 
     ``start[k]`` is ``[N, D_k]`` (features flattened), ``goal`` maps a state-key index to its
-    goal ``[N, D_k]`` (keys the goal lacks are absent), ``feature_shapes[k]`` is ``F_k``.
+    goal ``[N, D_k]`` (keys the goal lacks are absent; empty when planning by reward),
+    ``feature_shapes[k]`` is ``F_k``.
     """
 
     batch_shape: torch.Size
@@ -56,6 +60,11 @@ class PlanningProblem:
     def num_plans(self) -> int:
         return math.prod(self.batch_shape) * self.restarts
 
+    @property
+    def by_reward(self) -> bool:
+        """Whether the plans maximise the model's reward (no goal was given)."""
+        return not self.goal
+
     def unflatten(self, flat: Sequence[Tensor], steps: int) -> list[Tensor]:
         """``[N, steps, D_k]`` tensors to ``[N * steps, *F_k]``, for a world-model call."""
         return [x.reshape(-1, *shape) for x, shape in zip(flat, self.feature_shapes)]
@@ -68,11 +77,14 @@ class PlanningProblem:
         return td
 
 
-def serial_rollout(model_step, problem: PlanningProblem, actions: Tensor) -> list[Tensor]:
+def serial_rollout(model_step, problem: PlanningProblem, actions: Tensor, with_reward: bool = False):
     """The world model's serial rollout of flat ``actions`` ``[N, T, *A]`` from the problem's start:
-    one ``[N, T+1, D_k]`` tensor per state key."""
+    one ``[N, T+1, D_k]`` tensor per state key (and, ``with_reward``, the rewards ``[N, T]``)."""
     start = [x.reshape(-1, *shape) for x, shape in zip(problem.start, problem.feature_shapes)]
-    return [x.reshape(x.shape[0], x.shape[1], -1) for x in model_step.rollout(start, actions)]
+    out = model_step.rollout(start, actions, with_reward=with_reward)
+    trajectory, rewards = out if with_reward else (out, None)
+    trajectory = [x.reshape(x.shape[0], x.shape[1], -1) for x in trajectory]
+    return (trajectory, rewards) if with_reward else trajectory
 
 
 def pick_restart(flat: Tensor, index: Tensor, batch_shape: torch.Size, restarts: int) -> Tensor:
@@ -83,9 +95,16 @@ def pick_restart(flat: Tensor, index: Tensor, batch_shape: torch.Size, restarts:
 
 
 def read_problem(
-    tensordict: TensorDictBase, state_keys: Sequence[NestedKey], goal_key: NestedKey, restarts: int
+    tensordict: TensorDictBase,
+    state_keys: Sequence[NestedKey],
+    goal_key: NestedKey,
+    restarts: int,
+    goal_optional: bool = False,
 ) -> PlanningProblem:
-    """Reads the start state and the goal from ``tensordict`` and validates them."""
+    """Reads the start state and the goal from ``tensordict`` and validates them.
+
+    With ``goal_optional`` (planning by reward), a missing goal gives a problem without one.
+    """
     batch = tensordict.batch_size
     present = set(map(unravel_key, tensordict.keys(True, True)))
     missing = [key for key in state_keys if key not in present]
@@ -94,12 +113,14 @@ def read_problem(
     start = [tensordict.get(key) for key in state_keys]
     feature_shapes = [x.shape[len(batch) :] for x in start]
     goal_value = tensordict.get(goal_key, None)
-    if goal_value is None:
+    if goal_value is None and goal_optional:
+        goal_parts = {}
+    elif goal_value is None:
         raise KeyError(
             f"No goal at goal_key={goal_key!r} in the input tensordict: put the goal state there "
             "(a TensorDict with the state keys, or a subset of them, or a tensor when there is one state key)."
         )
-    if isinstance(goal_value, Tensor):
+    elif isinstance(goal_value, Tensor):
         if len(state_keys) != 1:
             raise ValueError(
                 f"The goal at {goal_key!r} is a tensor, but there are {len(state_keys)} state keys "
@@ -169,13 +190,17 @@ def goal_mse(final_states: Sequence[Tensor], goal: dict[int, Tensor]) -> Tensor:
 
 
 class BestPlan:
-    """Keeps, per plan, the actions (and states) whose true rollout ended nearest the goal."""
+    """Keeps, per plan, the actions (and states) whose true rollout scored lowest.
+
+    The score is the rollout's final distance to the goal, or minus its return when planning
+    by reward.
+    """
 
     def __init__(self):
-        self.distance = None
+        self.score = None
 
     def offer(
-        self, distance: Tensor, actions: Tensor, rollout: Sequence[Tensor], virtual: Sequence[Tensor] | None
+        self, score: Tensor, actions: Tensor, rollout: Sequence[Tensor], virtual: Sequence[Tensor] | None
     ) -> None:
         """Takes the candidates that beat the best so far (non-finite distances never do).
 
@@ -183,24 +208,24 @@ class BestPlan:
         """
         if virtual is None:
             virtual = [x[:, 1:] for x in rollout]
-        distance = torch.where(torch.isfinite(distance), distance, torch.full_like(distance, math.inf))
-        if self.distance is None:
-            self.distance, self.actions = distance.clone(), actions.detach().clone()
+        score = torch.where(torch.isfinite(score), score, torch.full_like(score, math.inf))
+        if self.score is None:
+            self.score, self.actions = score.clone(), actions.detach().clone()
             self.rollout = [x.detach().clone() for x in rollout]
             self.virtual = [x.detach().clone() for x in virtual]
             return
-        better = distance < self.distance
+        better = score < self.score
 
         def keep(new: Tensor, old: Tensor) -> Tensor:
             return torch.where(better.reshape(-1, *[1] * (new.ndim - 1)), new.detach(), old)
 
-        self.distance = torch.where(better, distance, self.distance)
+        self.score = torch.where(better, score, self.score)
         self.actions = keep(actions, self.actions)
         self.rollout = [keep(new, old) for new, old in zip(rollout, self.rollout)]
         self.virtual = [keep(new, old) for new, old in zip(virtual, self.virtual)]
 
     def reached(self, restarts: int, stop_distance: float | None) -> bool:
-        """Whether every batch element has a plan (on any restart) within ``stop_distance`` of its goal."""
-        if stop_distance is None or self.distance is None:
+        """Whether every batch element has a plan (on any restart) scoring ``stop_distance`` or less."""
+        if stop_distance is None or self.score is None:
             return False
-        return bool((self.distance.reshape(-1, restarts).amin(-1) <= stop_distance).all())
+        return bool((self.score.reshape(-1, restarts).amin(-1) <= stop_distance).all())

@@ -60,6 +60,11 @@ class GoalPlanner(MPCPlannerBase):
         stop_distance (float, optional): stop planning once every batch element has a plan whose
             rollout through the model ends within this distance of the goal (checked wherever a
             rollout is evaluated). Defaults to ``None``: always run ``optim_steps``.
+        reward_key (NestedKey, optional): where the world model writes its reward. When set and
+            the input holds no goal, the planner maximises the rollout's return (the sum of the
+            rewards of the predicted states) instead of reaching a goal. Defaults to ``None``.
+        reward_weight (float): the weight of the return against the dynamics loss, for the
+            planners that have one. Defaults to ``1.0``.
     """
 
     def __init__(
@@ -75,6 +80,8 @@ class GoalPlanner(MPCPlannerBase):
         warm_start: bool = True,
         generator: torch.Generator | None = None,
         stop_distance: float | None = None,
+        reward_key: NestedKey | None = None,
+        reward_weight: float = 1.0,
     ):
         super().__init__(env=env, action_key=action_key)
         if stop_distance is not None and not stop_distance >= 0:
@@ -94,7 +101,9 @@ class GoalPlanner(MPCPlannerBase):
         )
         self.num_restarts, self.warm_start = num_restarts, warm_start
         self.generator = generator if generator is not None else torch.Generator(env.device).manual_seed(0)
-        self.model_step = WorldModelStep(env.world_model, self.state_keys, self.action_key)
+        self.reward_key = None if reward_key is None else unravel_key(reward_key)
+        self.reward_weight = reward_weight
+        self.model_step = WorldModelStep(env.world_model, self.state_keys, self.action_key, self.reward_key)
         self.action_shape = self.action_spec.shape[len(env.batch_size) :]
         self.bounds = action_bounds(self.action_spec, self.action_shape)
         self._previous = None
@@ -115,7 +124,9 @@ class GoalPlanner(MPCPlannerBase):
         ``torch.no_grad()``), and none is left on the world model's parameters.
         """
         with torch.enable_grad():
-            problem = read_problem(tensordict, self.state_keys, self.goal_key, self.num_restarts)
+            problem = read_problem(
+                tensordict, self.state_keys, self.goal_key, self.num_restarts, goal_optional=self.reward_key is not None
+            )
             self._model_calls = 0
             return self._plan(problem)
 
@@ -158,19 +169,35 @@ class GoalPlanner(MPCPlannerBase):
         self._model_calls += actions.shape[1]
         return serial_rollout(self.model_step, problem, actions)
 
+    def _scored_rollout(self, problem: PlanningProblem, actions: Tensor):
+        """The rollout, its objective ``[N]`` (differentiable) and its score ``[N]`` (lower is better).
+
+        Towards a goal: the final state's mean squared goal error, and its distance to the goal.
+        By reward: minus the return, for both.
+        """
+        self._model_calls += actions.shape[1]
+        if problem.by_reward:
+            rollout, rewards = serial_rollout(self.model_step, problem, actions, with_reward=True)
+            objective = -rewards.sum(1)
+            return rollout, objective, objective.detach()
+        rollout = serial_rollout(self.model_step, problem, actions)
+        final = [x[:, -1] for x in rollout]
+        return rollout, goal_mse(final, problem.goal), goal_distance(final, problem.goal).detach()
+
     def _evaluate(self, problem: PlanningProblem, actions: Tensor, states: list[Tensor], best: BestPlan):
         """Rolls ``actions`` out, offers the plan to ``best``, returns the rollout."""
         with torch.no_grad():
-            rollout = self._rollout(problem, actions)
-        best.offer(goal_distance([x[:, -1] for x in rollout], problem.goal), actions, rollout, states)
+            rollout, _, score = self._scored_rollout(problem, actions)
+        best.offer(score, actions, rollout, states)
         return rollout
 
     def _reached(self, problem: PlanningProblem, best: BestPlan) -> bool:
-        """Whether ``best`` holds, for every batch element, a plan within ``stop_distance``."""
-        return best.reached(problem.restarts, self.stop_distance)
+        """Whether ``best`` holds, for every batch element, a plan within ``stop_distance`` of the goal."""
+        return not problem.by_reward and best.reached(problem.restarts, self.stop_distance)
 
     def _shoot(self, problem, actions: Tensor, steps: int, lr: float, best: BestPlan, states, history=None) -> int:
-        """``steps`` Adam steps (lr ``lr``) on the final-state goal error through the serial rollout.
+        """``steps`` Adam steps (lr ``lr``) on the serial rollout's objective: the final state's goal
+        error, or minus the return when planning by reward.
 
         ``actions`` ``[N, T, *A]`` is updated in place and stays inside the bounds; each step's
         rollout is offered to ``best`` (with ``states`` as the plan's states; ``None`` takes the
@@ -182,11 +209,9 @@ class GoalPlanner(MPCPlannerBase):
         taken = 0
         for step in range(steps):
             taken += 1
-            rollout = self._rollout(problem, candidate)
-            final = [x[:, -1] for x in rollout]
-            loss = goal_mse(final, problem.goal)
+            rollout, loss, score = self._scored_rollout(problem, candidate)
             with torch.no_grad():
-                best.offer(goal_distance(final, problem.goal), candidate, rollout, states)
+                best.offer(score, candidate, rollout, states)
                 if history is not None:
                     history[step] = loss
             if self._reached(problem, best):
@@ -203,7 +228,7 @@ class GoalPlanner(MPCPlannerBase):
 
     def _recover(self, best: BestPlan, iteration: int) -> None:
         """After the loss became non-finite: warns, or raises if no finite plan was found yet."""
-        if best.distance is None or not torch.isfinite(best.distance).any():
+        if best.score is None or not torch.isfinite(best.score).any():
             raise ValueError(
                 f"The loss became NaN or infinite by iteration {iteration + 1}, before any finite plan "
                 "was found; lower the learning rates / noise or check the world model."
@@ -218,7 +243,8 @@ class GoalPlanner(MPCPlannerBase):
     def _result(self, problem: PlanningProblem, best: BestPlan, history: Tensor) -> PlanResult:
         """The best plan per batch element (over restarts); remembered for the next warm start."""
         batch, restarts = problem.batch_shape, problem.restarts
-        index = best.distance.reshape(math.prod(batch), restarts).argmin(-1).reshape(batch)
+        index = best.score.reshape(math.prod(batch), restarts).argmin(-1).reshape(batch)
+        score = pick_restart(best.score, index, batch, restarts)
         states = [torch.cat([start[:, None], s], dim=1) for start, s in zip(problem.start, best.virtual)]
         self._previous = {
             "batch_shape": batch,
@@ -230,7 +256,8 @@ class GoalPlanner(MPCPlannerBase):
             actions=pick_restart(best.actions, index, batch, restarts),
             virtual_states=problem.to_tensordict(states, index),
             rollout=problem.to_tensordict(best.rollout, index),
-            goal_distance=pick_restart(best.distance, index, batch, restarts),
+            goal_distance=None if problem.by_reward else score,
             loss_history=history.reshape(-1, math.prod(batch), restarts).mean(-1).reshape(-1, *batch),
             model_calls=self._model_calls,
+            predicted_return=-score if problem.by_reward else None,
         )

@@ -35,7 +35,8 @@ class CollocationPlanner(GRASPPlanner):
 
     Keyword Args:
         goal_key, state_keys, action_key, lr_states, lr_actions, goal_weight, num_restarts,
-            warm_start, generator, stop_distance: as for :class:`~torchrl_grasp.GRASPPlanner` (same defaults),
+            warm_start, generator, stop_distance, reward_key, reward_weight: as for
+            :class:`~torchrl_grasp.GRASPPlanner` (same defaults),
             except ``goal_weight``, which defaults to ``0.0``: plain collocation reaches the goal
             only through the pinned last state :math:`s_T = g`.
 
@@ -70,6 +71,8 @@ class CollocationPlanner(GRASPPlanner):
         warm_start: bool = True,
         generator: torch.Generator | None = None,
         stop_distance: float | None = None,
+        reward_key: NestedKey | None = None,
+        reward_weight: float = 1.0,
     ):
         super().__init__(
             env,
@@ -88,6 +91,8 @@ class CollocationPlanner(GRASPPlanner):
             warm_start=warm_start,
             generator=generator,
             stop_distance=stop_distance,
+            reward_key=reward_key,
+            reward_weight=reward_weight,
         )
 
     def _state_input(self, virtual: Tensor) -> Tensor:

@@ -29,8 +29,9 @@ class GradientPlanner(GoalPlanner):
         optim_steps (int, optional): Adam steps per plan. Defaults to ``100``.
 
     Keyword Args:
-        goal_key, state_keys, action_key, num_restarts, warm_start, generator, stop_distance: as for
-            :class:`~torchrl_grasp.GRASPPlanner`.
+        goal_key, state_keys, action_key, num_restarts, warm_start, generator, stop_distance,
+            reward_key: as for :class:`~torchrl_grasp.GRASPPlanner`; with ``reward_key`` and no
+            goal, Adam maximises the rollout's return instead.
         lr (float): Adam learning rate. Defaults to ``0.05``.
         init_std (float): scale of the initial action noise of restarts after the first.
             Defaults to ``0.3``.
@@ -65,6 +66,8 @@ class GradientPlanner(GoalPlanner):
         warm_start: bool = True,
         generator: torch.Generator | None = None,
         stop_distance: float | None = None,
+        reward_key: NestedKey | None = None,
+        reward_weight: float = 1.0,
     ):
         super().__init__(
             env,
@@ -77,6 +80,8 @@ class GradientPlanner(GoalPlanner):
             warm_start=warm_start,
             generator=generator,
             stop_distance=stop_distance,
+            reward_key=reward_key,
+            reward_weight=reward_weight,
         )
         self.lr, self.init_std = lr, init_std
 

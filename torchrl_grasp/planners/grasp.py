@@ -11,7 +11,7 @@ from torch import Tensor
 from torchrl.envs.model_based import ModelBasedEnvBase
 
 from torchrl_grasp.ops import collocation_loss
-from torchrl_grasp.planners._common import BestPlan, PlanningProblem, PlanResult, goal_distance
+from torchrl_grasp.planners._common import BestPlan, PlanningProblem, PlanResult
 from torchrl_grasp.planners.base import GoalPlanner, check_positive_ints
 
 Schedule = float | Callable[[int], float]
@@ -45,6 +45,22 @@ class GRASPPlanner(GoalPlanner):
     between the virtual state :math:`s_{t+1}` and the rollout's; ``None`` only evaluates the
     rollout. The plan returned is, per batch element, the best over restarts and over every
     evaluated rollout, by the distance of the rollout's last state to the goal.
+
+    **Planning by reward.** With ``reward_key`` set and no goal in the input (TorchRL's
+    Dreamer and PlaNet score plans by a learned reward), the goal term is replaced by the
+    model's reward :math:`r` on the predicted states, written by the world model at
+    ``reward_key`` (e.g. a :class:`~torchrl.modules.WorldModelWrapper`'s reward head):
+
+    .. math::
+
+        L(s, a) = \sum_{t=0}^{T-1} \operatorname{mean}_d \big(F(\bar s_t, a_t) - s_{t+1}\big)^2
+                  - \lambda \sum_{t=0}^{T-1} r\big(F(\bar s_t, a_t)\big)
+
+    with :math:`\lambda` = ``reward_weight``. The dynamics part still goes through the fused
+    op and the reward reaches the actions through the model's action input only; no virtual
+    state is pinned. Syncs take Adam steps on minus the serial rollout's return
+    (:math:`-\sum_t r(s_{t+1})`), plans are ranked by that return, ``stop_distance`` does not
+    apply, and :attr:`PlanResult.predicted_return` holds the best plan's return.
 
     Args:
         env (ModelBasedEnvBase): its ``world_model`` maps the state keys and the action to the
@@ -85,6 +101,9 @@ class GRASPPlanner(GoalPlanner):
         stop_distance (float, optional): stop at the first sync after which every batch element
             has a plan whose rollout ends within this distance of the goal. Defaults to ``None``:
             always run ``optim_steps``.
+        reward_key (NestedKey, optional): where the world model writes its reward; with it set
+            and no goal in the input, GRASP plans by reward (above). Defaults to ``None``.
+        reward_weight (float): :math:`\lambda`. Defaults to ``1.0``.
 
     Examples:
         >>> import torch
@@ -128,6 +147,8 @@ class GRASPPlanner(GoalPlanner):
         sync_cem_samples: int = 64,
         sync_cem_top_k: int = 8,
         stop_distance: float | None = None,
+        reward_key: NestedKey | None = None,
+        reward_weight: float = 1.0,
     ):
         super().__init__(
             env,
@@ -140,6 +161,8 @@ class GRASPPlanner(GoalPlanner):
             warm_start=warm_start,
             generator=generator,
             stop_distance=stop_distance,
+            reward_key=reward_key,
+            reward_weight=reward_weight,
         )
         check_positive_ints(sync_every=sync_every, sync_cem_samples=sync_cem_samples, sync_cem_top_k=sync_cem_top_k)
         if sync_mode not in SYNC_MODES:
@@ -199,7 +222,7 @@ class GRASPPlanner(GoalPlanner):
         return loss.detach()
 
     def _initial_plan(self, problem: PlanningProblem) -> tuple[Tensor, list[Tensor]]:
-        """Zero (or warm-started) actions; virtual states on the line to the goal, or the rollout's.
+        r"""Zero (or warm-started) actions; virtual states on the line to the goal, or the rollout's.
 
         Restarts after the first bend the line by a half sine, :math:`\sin(\pi t / T)\,\delta`
         with :math:`\delta \sim N(0, (\text{restart\_spread}\,|g - s_0|)^2)` per feature, so
@@ -237,11 +260,13 @@ class GRASPPlanner(GoalPlanner):
         states_in = [
             torch.cat([start[:, None], self._state_input(v[:, :-1])], dim=1) for start, v in zip(problem.start, virtual)
         ]
-        predicted = self.model_step(
-            problem.unflatten(states_in, horizon), actions.reshape(n * horizon, *self.action_shape)
-        )
+        states_in, actions_in = problem.unflatten(states_in, horizon), actions.reshape(n * horizon, *self.action_shape)
+        if problem.by_reward:
+            predicted, reward = self.model_step.with_reward(states_in, actions_in)
+            loss = -self.reward_weight * reward.reshape(n, horizon).sum(1)
+        else:
+            predicted, loss = self.model_step(states_in, actions_in), 0
         self._model_calls += 1
-        loss = 0
         for index, (pred, v) in enumerate(zip(predicted, virtual)):
             goal = problem.goal.get(index)
             loss = loss + collocation_loss(
@@ -297,8 +322,10 @@ class GRASPPlanner(GoalPlanner):
             noise = torch.randn((n, samples, horizon, *self.action_shape), generator=self.generator, device=mean.device)
             noise[:, 0] = 0  # the current mean is always a candidate
             candidates = self._clamp(mean + std * noise)
-            trajectories = self._rollout(repeated, candidates.reshape(n * samples, horizon, *self.action_shape))
-            distance = goal_distance([x[:, -1] for x in trajectories], repeated.goal).reshape(n, samples)
+            trajectories, _, score = self._scored_rollout(
+                repeated, candidates.reshape(n * samples, horizon, *self.action_shape)
+            )
+            distance = score.reshape(n, samples)
             elite = distance.topk(self.sync_cem_top_k, dim=1, largest=False).indices
             elites = candidates[torch.arange(n, device=mean.device)[:, None], elite]
             winner = elite[:, 0]

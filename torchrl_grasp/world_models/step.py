@@ -55,6 +55,8 @@ class WorldModelStep:
             the next ``state_keys``.
         state_keys (sequence of NestedKey): the state, in a fixed order.
         action_key (NestedKey): where the action goes.
+        reward_key (NestedKey, optional): where the model writes its reward, for
+            :meth:`with_reward`.
 
     Examples:
         >>> import torch
@@ -67,15 +69,40 @@ class WorldModelStep:
                 [1., 1.]])
     """
 
-    def __init__(self, module: TensorDictModuleBase, state_keys: Sequence[NestedKey], action_key: NestedKey):
+    def __init__(
+        self,
+        module: TensorDictModuleBase,
+        state_keys: Sequence[NestedKey],
+        action_key: NestedKey,
+        reward_key: NestedKey | None = None,
+    ):
         self.module = module
         self.state_keys = [unravel_key(key) for key in state_keys]
         self.action_key = unravel_key(action_key)
+        self.reward_key = None if reward_key is None else unravel_key(reward_key)
         self.direct = _direct_callable(module, self.state_keys, self.action_key)
 
     def __call__(self, states: Sequence[Tensor], action: Tensor) -> list[Tensor]:
         """Next states, one tensor per state key, for ``states`` ``[N, *F_k]`` and ``action`` ``[N, *A]``."""
-        if self.direct is not None:
+        return self._predict(states, action, with_reward=False)[0]
+
+    def with_reward(self, states: Sequence[Tensor], action: Tensor) -> tuple[list[Tensor], Tensor]:
+        """Next states and the reward the model writes at ``reward_key``, summed to ``[N]``.
+
+        Examples:
+            >>> import torch
+            >>> from tensordict.nn import TensorDictModule
+            >>> model = TensorDictModule(
+            ...     lambda s, a: (s + a, (s + a).sum(-1, keepdim=True)), in_keys=["s", "action"], out_keys=["s", "r"]
+            ... )
+            >>> WorldModelStep(model, ["s"], "action", reward_key="r").with_reward([torch.zeros(2, 3)], torch.ones(2, 3))[1]
+            tensor([3., 3.])
+        """
+        return self._predict(states, action, with_reward=True)
+
+    def _predict(self, states: Sequence[Tensor], action: Tensor, with_reward: bool):
+        reward = None
+        if self.direct is not None and not with_reward:
             out = self.direct(*states, action)
             predictions = [out] if isinstance(out, Tensor) else list(out)
         else:
@@ -85,6 +112,14 @@ class WorldModelStep:
             td.set(self.action_key, action)
             out = self.module(td)
             predictions = [out.get(key) for key in self.state_keys]
+            if with_reward:
+                reward = out.get(self.reward_key, None) if self.reward_key is not None else None
+                if reward is None:
+                    raise KeyError(
+                        f"Planning by reward needs the world model to write the reward at reward_key="
+                        f"{self.reward_key!r}; it wrote {sorted(map(str, out.keys(True, True)))}."
+                    )
+                reward = reward.reshape(action.shape[0], -1).sum(-1)
         next_states = []
         for key, value, predicted in zip(self.state_keys, states, predictions):
             if predicted.shape != value.shape:
@@ -93,21 +128,25 @@ class WorldModelStep:
                     f"{tuple(predicted.shape)}; it must return the next state in the same shape."
                 )
             next_states.append(predicted)
-        return next_states
+        return next_states, reward
 
-    def rollout(self, start: Sequence[Tensor], actions: Tensor) -> list[Tensor]:
+    def rollout(self, start: Sequence[Tensor], actions: Tensor, with_reward: bool = False):
         """The serial rollout ``s_{t+1} = F(s_t, a_t)``: states ``[N, T+1, *F_k]`` from ``start`` ``[N, *F_k]``.
 
-        This is the one place that steps the model through time in a loop; it is what
-        syncs and plan evaluation need, not the collocation iterations.
+        With ``with_reward``, also the rewards ``[N, T]`` (see :meth:`with_reward`). This is the
+        one place that steps the model through time in a loop; it is what syncs and plan
+        evaluation need, not the collocation iterations.
         """
         states = list(start)
         trajectory = [[value] for value in states]
+        rewards = []
         for t in range(actions.shape[1]):
-            states = self(states, actions[:, t])
+            states, reward = self._predict(states, actions[:, t], with_reward)
+            rewards.append(reward)
             for key_trajectory, value in zip(trajectory, states):
                 key_trajectory.append(value)
-        return [torch.stack(key_trajectory, dim=1) for key_trajectory in trajectory]
+        trajectory = [torch.stack(key_trajectory, dim=1) for key_trajectory in trajectory]
+        return (trajectory, torch.stack(rewards, dim=1)) if with_reward else trajectory
 
 
 def _direct_callable(module: TensorDictModuleBase, state_keys: list[NestedKey], action_key: NestedKey):
