@@ -1,6 +1,7 @@
 """``python -m torchrl_grasp.benchmark --quick`` runs end to end and writes what it promises."""
 
 import json
+import sys
 
 import pytest
 
@@ -46,3 +47,27 @@ def test_budget_matches_the_iterations_to_the_wall_time(tmp_path, monkeypatch):
     )
     assert small["optim_steps"] < large["optim_steps"]
     assert small["budget_s"] == 0.05
+
+
+def test_quick_pusht_benchmark_runs_and_writes_results(tmp_path, monkeypatch):
+    pytest.importorskip("gym_pusht")
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
+    records = main(["--quick", "--env", "pusht", "--threads", "1", "--out", str(tmp_path / "out")])
+    assert [(r["env"], r["horizon"], r["planner"]) for r in records] == [
+        ("pusht", 20, "grasp"), ("pusht", 20, "gd"), ("pusht", 20, "cem")
+    ]
+    for record in records:
+        assert record["episodes"] == 2 and 0.0 <= record["success_rate"] <= 1.0
+        assert record["predicted_success_rate"] is None  # success is coverage, not a distance
+        assert record["model_calls_per_plan"] > 0 and record["median_model_error"] >= 0
+    assert json.loads((tmp_path / "out" / "results.json").read_text()) == records
+    assert "### pusht, open-loop, published settings" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_pusht_without_gym_pusht_fails_before_training_and_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
+    for module in ("gym_pusht", "gym_pusht.envs", "gym_pusht.envs.pusht"):
+        monkeypatch.setitem(sys.modules, module, None)  # as if gym-pusht were not installed
+    with pytest.raises(ImportError, match=r"torchrl-grasp\[pusht\]"):
+        main(["--quick", "--env", "walldoor", "pusht", "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "cache").exists()  # nothing was trained

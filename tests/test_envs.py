@@ -349,3 +349,74 @@ def test_pusht_make_env_passes_check_env_specs(pusht):
         and rollout["next", "observation"].dtype == torch.float32
     )
     assert rollout["goal"].shape == (5, 7) and rollout["next", "is_success"].dtype == torch.bool
+
+
+@pytest.mark.parametrize("horizon", [20, 40])
+def test_pusht_tasks_are_reached_by_the_scripted_pusher_and_not_solved_at_the_start(pusht, horizon):
+    for seed in range(3):
+        states, actions = pusht.unwrapped.sample_demonstration(np.random.default_rng(seed), horizon)
+        start, goal = pusht.unwrapped.sample_task(np.random.default_rng(seed), horizon)
+        assert states.shape == (horizon + 1, 7) and actions.shape == (horizon, 2)
+        assert start.tolist() == states[0].tolist() and goal.tolist() == states[-1].tolist()
+        _, info = pusht.reset(options={"start": start, "goal": goal})
+        assert not info["is_success"] and info["coverage"] <= 0.8
+        for action in actions:  # replaying the pusher's actions reaches the goal in `horizon` steps
+            obs, _, _, _, info = pusht.step(action)
+        assert obs["observation"].tolist() == goal.tolist() and info["is_success"]
+
+
+def test_pusht_pusher_moves_the_block_far_more_often_than_random_actions(pusht):
+    from torchrl_grasp.envs.pusht_pushing import BlockPushingPolicy
+
+    rng = np.random.default_rng(0)
+    policies = {
+        "pusher": BlockPushingPolicy(rng),
+        "random": lambda state: rng.uniform(-1, 1, 2).astype(np.float32),
+    }
+    moved = {}
+    for name, policy in policies.items():
+        pusht.reset(seed=0)
+        steps = 0
+        for episode in range(4):
+            obs, _ = pusht.reset(seed=episode)
+            for _ in range(50):
+                before = obs["observation"][2:4]
+                obs, *_ = pusht.step(policy(obs["observation"]))
+                steps += bool(np.abs(obs["observation"][2:4] - before).max() > 0.5)  # pixels
+        moved[name] = steps / 200
+    assert moved["pusher"] > 0.2 and moved["pusher"] > 10 * moved["random"]  # measured: 0.245 and 0.01
+
+
+def test_pusht_normalized_observation_is_the_normalized_state():
+    pytest.importorskip("gym_pusht")
+    from torchrl_grasp.envs.pusht_coordinates import normalize_state
+
+    pixels, normalized = envs.PushTStateEnv(), envs.PushTStateEnv(observation_format="normalized")
+    start = np.array([100.0, 120.0, 300.0, 280.0, 5.5, 10.0, -20.0], np.float32)
+    goal = np.array([200.0, 220.0, 250.0, 260.0, 0.5, 0.0, 0.0], np.float32)
+    for _ in range(2):
+        obs_pixels, _ = pixels.reset(options={"start": start, "goal": goal})
+        obs_normalized, _ = normalized.reset(options={"start": start, "goal": goal})
+        for key in ("observation", "goal"):
+            assert obs_normalized[key].shape == (8,) and normalized.observation_space[key].shape == (8,)
+            assert obs_normalized[key] == pytest.approx(normalize_state(obs_pixels[key]), abs=1e-6)
+        start = pixels.step(np.array([0.5, -1.0], np.float32))[0]["observation"]
+        normalized.step(np.array([0.5, -1.0], np.float32))
+    with pytest.raises(ValueError, match="observation_format"):
+        envs.PushTStateEnv(observation_format="meters")
+
+
+def test_pusht_normalized_block_distance_is_the_rms_distance_between_the_two_ts():
+    from torchrl_grasp.envs.pusht_coordinates import POSITION_SCALE, normalize_state, physical_state, rotate
+    from torchrl_grasp.envs.pusht_pushing import points_in_t
+
+    rng = np.random.default_rng(0)
+    points = points_in_t(rng, 200_000)  # the T's area, in its body frame
+    for _ in range(5):
+        poses = np.concatenate([rng.uniform(100, 400, (2, 2)), rng.uniform(0, 2 * np.pi, (2, 1))], axis=-1)
+        states = np.concatenate([np.zeros((2, 2)), poses, np.zeros((2, 2))], axis=-1)
+        placed = [pose[:2] + rotate(points, np.full(len(points), pose[2])) for pose in poses]
+        rms = np.sqrt(((placed[0] - placed[1]) ** 2).sum(-1).mean()) / POSITION_SCALE
+        encoded = normalize_state(states)[:, 2:6]
+        assert np.linalg.norm(encoded[0] - encoded[1]) == pytest.approx(rms, rel=0.01)
+        assert physical_state(normalize_state(states)) == pytest.approx(states, abs=1e-9)

@@ -21,6 +21,7 @@ from torchrl_grasp.world_models.cache import cache_path
 from torchrl_grasp.world_models.data import CollectionConfig, TransitionData, collect_transitions
 from torchrl_grasp.world_models.learned import ModelConfig, fit_world_model, load_or_train
 from torchrl_grasp.world_models.mlp import NetworkConfig, ResidualMLP
+from torchrl_grasp.world_models.pusht_exploration import PushTExploration
 from torchrl_grasp.world_models.training import TrainingConfig, train_model
 from torchrl_grasp.world_models.validation import trajectory_open_loop_errors, validate
 
@@ -285,3 +286,30 @@ def test_training_is_reproducible_and_configs_have_their_own_files(cache):
     reseeded = dataclasses.replace(TINY, seed=1)
     names = {cache_path(c.env_id, c, learned.MODEL_FORMAT_VERSION).name for c in (TINY, other, reseeded)}
     assert len(names) == 3
+
+
+def test_pusht_exploration_collects_transitions_that_move_the_block():
+    pytest.importorskip("gym_pusht")
+    from torchrl_grasp.envs.pusht_coordinates import POSITION_SCALE
+
+    config = CollectionConfig(
+        num_frames=800, frames_per_batch=400, max_steps_per_trajectory=50, exploration=PushTExploration()
+    )
+    buffer = collect_transitions(
+        lambda: make_env("PushTState-v0", num_envs=4, observation_format="normalized"), config
+    )
+    data = TransitionData.from_tensordict(buffer[:])
+    assert data.states.shape == (800, 8) and data.actions.abs().max() <= 1
+    moved = (data.next_states[:, 2:4] - data.states[:, 2:4]).norm(dim=-1) * POSITION_SCALE > 0.5  # pixels
+    assert moved.float().mean() > 0.2  # held random actions: about 0.01 (tests/test_envs.py)
+
+
+def test_the_exploration_policy_is_part_of_the_cache_name():
+    pusht = learned.pusht_model()
+
+    def exploring(exploration):
+        collection = dataclasses.replace(pusht.collection, exploration=exploration)
+        return dataclasses.replace(pusht, collection=collection)
+
+    configs = (pusht, exploring(None), exploring(PushTExploration(push_probability=0.3)))
+    assert len({cache_path(c.env_id, c, learned.MODEL_FORMAT_VERSION).name for c in configs}) == 3

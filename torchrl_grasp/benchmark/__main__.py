@@ -1,9 +1,10 @@
 """``python -m torchrl_grasp.benchmark``: success rate and time to success vs horizon, per planner.
 
-For each env and horizon ``H`` the benchmark samples start/goal pairs whose shortest path needs
-about ``H`` steps and is not a straight line, plans on the env's learned world model (trained
-once and cached, see :mod:`torchrl_grasp.world_models.learned`), executes the plan in the real
-env (open loop, and/or MPC replanning every ``--replan-every`` steps) and counts success there.
+For each env and horizon ``H`` the benchmark samples start/goal pairs ``H`` steps apart (for the
+point masses, the shortest path is not a straight line; for Push-T, a scripted pusher connects
+them), plans on the env's learned world model (trained once and cached, see
+:mod:`torchrl_grasp.world_models.learned`), executes the plan in the real env (open loop, and/or
+MPC replanning every ``--replan-every`` steps) and counts success there.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
         f"{platform.python_implementation()} {platform.python_version()}\n\n"
     )
+    for env_name in args.env:
+        SUITE[env_name].check_installed()
     records = []
     for env_name in args.env:
         bench_env = quick(SUITE[env_name]) if args.quick else SUITE[env_name]

@@ -80,8 +80,8 @@ def run_episode(
                 break
     final = td["observation"]
     distance = float((final - td["goal"]).norm())
-    with torch.no_grad():
-        model_final = planner.model_step.rollout([torch.as_tensor(start)[None]], torch.stack(executed)[None])[0][0, -1]
+    with torch.no_grad():  # from the first observation: the start as the model sees it (Push-T's normalised)
+        model_final = planner.model_step.rollout([path[0][None]], torch.stack(executed)[None])[0][0, -1]
     return Episode(
         success=success,
         plan_seconds=plan_seconds,

@@ -17,7 +17,7 @@ def summarise(
     mode: str,
     episodes: Sequence[Episode],
     *,
-    success_threshold: float = 0.05,
+    success_threshold: float | None = 0.05,
     **extra,
 ) -> dict:
     """One record: success rate, median planning time of the successes, and the cost per plan.
@@ -25,11 +25,17 @@ def summarise(
     Keys: ``env``, ``horizon``, ``planner``, ``mode``, ``episodes``, ``success_rate``,
     ``median_time_to_success_s`` (``None`` without a success), ``seconds_per_plan``,
     ``model_calls_per_plan``, ``predicted_success_rate`` (the first plan reaches the goal in the
-    model: a model that is exploited predicts more successes than the real env grants),
+    model: a model that is exploited predicts more successes than the real env grants; ``None``
+    when ``success_threshold`` is, for an env whose success is not a distance),
     ``median_model_error`` (along the executed paths), plus ``extra``.
     """
     successes = [e for e in episodes if e.success]
     plans = sum(e.plans for e in episodes)
+    predicted = (
+        None
+        if success_threshold is None
+        else sum(e.predicted_distance < success_threshold for e in episodes) / len(episodes)
+    )
     return dict(
         env=env,
         horizon=horizon,
@@ -40,7 +46,7 @@ def summarise(
         median_time_to_success_s=statistics.median(e.plan_seconds for e in successes) if successes else None,
         seconds_per_plan=sum(e.plan_seconds for e in episodes) / plans,
         model_calls_per_plan=sum(e.model_calls for e in episodes) / plans,
-        predicted_success_rate=sum(e.predicted_distance < success_threshold for e in episodes) / len(episodes),
+        predicted_success_rate=predicted,
         median_model_error=statistics.median(e.model_error for e in episodes),
         **extra,
     )
@@ -77,9 +83,11 @@ def markdown(records: Sequence[dict]) -> str:
             for p in planners:
                 r = cell.get((h, p))
                 if r is not None:
+                    predicted = r["predicted_success_rate"]
+                    predicted = "—" if predicted is None else f"{predicted:.0%}"
                     lines.append(
                         f"| {h} | {p} | {r['seconds_per_plan']:.2f} | {r['model_calls_per_plan']:.0f} "
-                        f"| {r['predicted_success_rate']:.0%} | {r['median_model_error']:.3f} |"
+                        f"| {predicted} | {r['median_model_error']:.3f} |"
                     )
         lines.append("")
     return "\n".join(lines)

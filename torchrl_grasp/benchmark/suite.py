@@ -10,7 +10,7 @@ import numpy as np
 
 import torchrl_grasp.envs  # noqa: F401  (registers the env ids)
 
-from torchrl_grasp.world_models.learned import ModelConfig, point_mass_model
+from torchrl_grasp.world_models.learned import PUSHT_MODEL, ModelConfig, point_mass_model
 
 
 @dataclass(frozen=True)
@@ -34,18 +34,25 @@ class BenchmarkEnv:
         """The real env, as gymnasium makes it (unwrapped)."""
         return gymnasium.make(self.env_id, **self.env_kwargs).unwrapped
 
+    def check_installed(self) -> None:
+        """Makes and closes the real env once: an env whose optional dependencies are missing
+        raises its ImportError (which names the extra to install) here, before any training."""
+        self.gym_env().close()
+
     @property
-    def success_threshold(self) -> float:
-        """The real env's success radius."""
+    def success_threshold(self) -> float | None:
+        """The real env's success radius; ``None`` where success is not a distance to the goal
+        (Push-T's is the block's coverage of the goal block)."""
         env = self.gym_env()
         try:
-            return env.success_threshold
+            return getattr(env, "success_threshold", None)
         finally:
             env.close()
 
     def sample_tasks(self, horizon: int, count: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``count`` (start, goal) pairs whose shortest path needs about ``horizon`` steps and is not a
-        straight line (the env's own ``sample_task``), reproducible from ``seed``."""
+        """``count`` (start, goal) pairs of ``horizon`` steps, the env's own ``sample_task``, reproducible
+        from ``seed``: for the point masses, the shortest path needs about ``horizon`` steps and is not
+        a straight line; for Push-T, ``horizon`` steps of a scripted pusher lead from start to goal."""
         env = self.gym_env()
         rng = np.random.default_rng([seed, horizon])
         try:
@@ -64,6 +71,8 @@ SUITE = {
     "obstacles": BenchmarkEnv(
         "obstacles", "ObstacleNav-v0", POINT_MASS_KWARGS, point_mass_model("ObstacleNav-v0", POINT_MASS_KWARGS)
     ),
+    # Needs the pusht extra; planners see the normalised state, whose distances mean something.
+    "pusht": BenchmarkEnv("pusht", "PushTState-v0", dict(PUSHT_MODEL.env_kwargs), PUSHT_MODEL),
 }
 
 

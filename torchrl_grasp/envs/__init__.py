@@ -5,8 +5,9 @@ Importing this package registers (once; importing again is harmless):
 * ``WallDoor-v0`` (:class:`WallDoorEnv`, vector: :class:`WallDoorVectorEnv`): cross a wall through a door.
 * ``ObstacleNav-v0`` (:class:`ObstacleNavEnv`, vector: :class:`ObstacleNavVectorEnv`): "ball navigation"
   between circular obstacles.
-* ``PushTState-v0`` (:class:`PushTStateEnv`): Push-T from its state; needs the
-  ``pusht`` extra (``pip install torchrl-grasp[pusht]``).
+* ``PushTState-v0`` (:class:`PushTStateEnv`): Push-T from its state (or its normalised form), with
+  tasks that a scripted pusher solves in a given horizon; needs the ``pusht`` extra
+  (``pip install torchrl-grasp[pusht]``).
 
 Every env observes ``{"observation": state, "goal": state-shaped goal}`` in float32, acts in
 ``[-1, 1]^d`` and reports ``info["is_success"]``; ``reset(options={"start": ..., "goal": ...})`` sets

@@ -3,6 +3,7 @@
 from torchrl_grasp.world_models.env import TransitionModelEnv
 from torchrl_grasp.world_models.learned import (
     OBSTACLENAV_MODEL,
+    PUSHT_MODEL,
     WALLDOOR_MODEL,
     LearnedWorldModel,
     ModelConfig,
@@ -10,17 +11,21 @@ from torchrl_grasp.world_models.learned import (
     load_or_train,
     model_env,
     point_mass_model,
+    pusht_model,
 )
 from torchrl_grasp.world_models.mlp import NetworkConfig, ResidualMLP
+from torchrl_grasp.world_models.pusht_exploration import PushTExploration
 from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
 from torchrl_grasp.world_models.validation import ValidationReport, trajectory_open_loop_errors, validate
 
 __all__ = [
     "OBSTACLENAV_MODEL",
+    "PUSHT_MODEL",
     "WALLDOOR_MODEL",
     "LearnedWorldModel",
     "ModelConfig",
     "NetworkConfig",
+    "PushTExploration",
     "ResidualMLP",
     "TransitionModelEnv",
     "ValidationReport",
@@ -30,6 +35,7 @@ __all__ = [
     "load_or_train",
     "model_env",
     "point_mass_model",
+    "pusht_model",
     "trajectory_open_loop_errors",
     "validate",
 ]

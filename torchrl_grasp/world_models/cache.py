@@ -33,6 +33,9 @@ def cache_dir() -> Path:
 def config_hash(config: Any, format_version: int) -> str:
     """A 16-hex-digit hash of a (nested) dataclass's fields and of the file format's version.
 
+    Fields that are ``None`` are left out, so that adding an optional field (default ``None``) to a
+    config keeps the names of the files cached before it.
+
     Examples:
         >>> from dataclasses import dataclass
         >>> @dataclass(frozen=True)
@@ -44,11 +47,26 @@ def config_hash(config: Any, format_version: int) -> str:
         False
         >>> config_hash(Config(), 1) == config_hash(Config(), 2)
         False
+        >>> @dataclass(frozen=True)
+        ... class Extended(Config):
+        ...     option: int | None = None
+        >>> config_hash(Extended(), 1) == config_hash(Config(), 1)
+        True
+        >>> config_hash(Extended(option=3), 1) == config_hash(Config(), 1)
+        False
     """
-    text = json.dumps(
-        {"format_version": format_version, "config": dataclasses.asdict(config)}, sort_keys=True, default=repr
-    )
+    fields = _without_none(dataclasses.asdict(config))
+    text = json.dumps({"format_version": format_version, "config": fields}, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _without_none(fields: dict) -> dict:
+    """``fields`` (nested dicts) without the entries whose value is ``None``."""
+    return {
+        name: _without_none(value) if isinstance(value, dict) else value
+        for name, value in fields.items()
+        if value is not None
+    }
 
 
 def cache_path(name: str, config: Any, format_version: int, directory: Path | None = None) -> Path:

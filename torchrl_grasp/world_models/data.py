@@ -11,7 +11,7 @@ from torch import Tensor
 from torchrl.data import LazyTensorStorage, ReplayBuffer
 from torchrl.envs import EnvBase
 
-from torchrl_grasp.world_models.exploration import HeldRandomActionPolicy
+from torchrl_grasp.world_models.exploration import ExplorationConfig, HeldRandomActionPolicy
 
 TRAJECTORY_KEY = ("collector", "traj_ids")
 
@@ -29,6 +29,10 @@ class CollectionConfig:
         min_hold_steps (int): see :class:`HeldRandomActionPolicy`. Defaults to ``1``.
         max_hold_steps (int): see :class:`HeldRandomActionPolicy`. Defaults to ``20``.
         validation_fraction (float): the share of whole trajectories held out. Defaults to ``0.1``.
+        exploration (ExplorationConfig, optional): a frozen dataclass whose ``make_policy`` gives the
+            collector's policy (such as
+            :class:`~torchrl_grasp.world_models.pusht_exploration.PushTExploration`); ``None`` for
+            :class:`HeldRandomActionPolicy` with the hold steps above. Defaults to ``None``.
     """
 
     num_frames: int = 100_000
@@ -37,6 +41,7 @@ class CollectionConfig:
     min_hold_steps: int = 1
     max_hold_steps: int = 20
     validation_fraction: float = 0.1
+    exploration: ExplorationConfig | None = None
 
 
 def collect_transitions(
@@ -47,7 +52,9 @@ def collect_transitions(
     state_key: NestedKey = "observation",
     action_key: NestedKey = "action",
 ) -> ReplayBuffer:
-    """Runs :class:`HeldRandomActionPolicy` in the env with a TorchRL ``Collector``; returns the transitions.
+    """Runs the exploration policy in the env with a TorchRL ``Collector``; returns the transitions.
+
+    The policy is ``config.exploration``'s, or :class:`HeldRandomActionPolicy` without one.
 
     The env's own reset draws the start states (random starts cover the state space); the
     collector resets every ``config.max_steps_per_trajectory`` steps. The replay buffer holds
@@ -78,13 +85,17 @@ def collect_transitions(
     env.set_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     action_spec = env.full_action_spec[action_key]
-    policy = HeldRandomActionPolicy(
-        action_spec[(0,) * env.batch_dims] if env.batch_dims else action_spec,
-        min_hold_steps=config.min_hold_steps,
-        max_hold_steps=config.max_hold_steps,
-        action_key=action_key,
-        generator=generator,
-    )
+    action_spec = action_spec[(0,) * env.batch_dims] if env.batch_dims else action_spec
+    if config.exploration is None:
+        policy = HeldRandomActionPolicy(
+            action_spec,
+            min_hold_steps=config.min_hold_steps,
+            max_hold_steps=config.max_hold_steps,
+            action_key=action_key,
+            generator=generator,
+        )
+    else:
+        policy = config.exploration.make_policy(action_spec, action_key=action_key, generator=generator)
     collector = Collector(
         env,
         policy,

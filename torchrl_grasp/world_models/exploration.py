@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from tensordict import NestedKey, TensorDictBase, unravel_key
 from tensordict.nn import TensorDictModuleBase
 from torch import Tensor
 from torchrl.data import TensorSpec
+
+
+class ExplorationConfig(Protocol):
+    """How a :class:`~torchrl_grasp.world_models.data.CollectionConfig` names another exploration policy.
+
+    A frozen dataclass (so that its fields are part of the model's cache name) with one method.
+    """
+
+    def make_policy(
+        self, action_spec: TensorSpec, *, action_key: NestedKey, generator: torch.Generator
+    ) -> TensorDictModuleBase:
+        """The collector's policy for an env with this (unbatched) action spec, seeded from ``generator``."""
 
 
 class HeldRandomActionPolicy(TensorDictModuleBase):

@@ -16,6 +16,7 @@ from torchrl_grasp.world_models.cache import cache_path, save_atomically
 from torchrl_grasp.world_models.data import CollectionConfig, TransitionData, collect_transitions
 from torchrl_grasp.world_models.env import TransitionModelEnv
 from torchrl_grasp.world_models.mlp import NetworkConfig, ResidualMLP
+from torchrl_grasp.world_models.pusht_exploration import PushTExploration
 from torchrl_grasp.world_models.training import TrainingConfig, train_model
 from torchrl_grasp.world_models.validation import ValidationReport, validate
 
@@ -86,10 +87,40 @@ def point_mass_model(
     )
 
 
+def pusht_model() -> ModelConfig:
+    """The model configuration measured on ``PushTState-v0``, in its normalised observation (``[8]``).
+
+    200k transitions from 16 envs in trajectories of 100 steps under the scripted pusher
+    (:class:`~torchrl_grasp.world_models.pusht_exploration.PushTExploration`: random actions
+    seldom touch the block); a 3 x 256 SiLU network; 20k AdamW steps of 512 windows. On held-out
+    trajectories, 64 random Fourier features and a 4-step loss did not lower the block's open-loop
+    error at 10 steps (about 15 pixels after 10k steps); 30k steps lowered it to about 12.
+    ``dataclasses.replace`` changes the rest.
+
+    Examples:
+        >>> config = pusht_model()
+        >>> config.env_kwargs, type(config.collection.exploration).__name__
+        ((('observation_format', 'normalized'),), 'PushTExploration')
+    """
+    return ModelConfig(
+        "PushTState-v0",
+        env_kwargs={"observation_format": "normalized"},
+        collection=CollectionConfig(
+            num_frames=200_000,
+            frames_per_batch=4_000,
+            max_steps_per_trajectory=100,
+            exploration=PushTExploration(),
+        ),
+        network=NetworkConfig(hidden_size=256, num_layers=3),
+        training=TrainingConfig(steps=20_000, batch_size=512, lr=2e-3),
+    )
+
+
 #: Measured configurations (``python -m torchrl_grasp.world_models walldoor`` prints the report).
 WALLDOOR_MODEL = point_mass_model("WallDoor-v0")
 OBSTACLENAV_MODEL = point_mass_model("ObstacleNav-v0")
-NAMED_MODELS = {"walldoor": WALLDOOR_MODEL, "obstaclenav": OBSTACLENAV_MODEL}
+PUSHT_MODEL = pusht_model()
+NAMED_MODELS = {"walldoor": WALLDOOR_MODEL, "obstaclenav": OBSTACLENAV_MODEL, "pusht": PUSHT_MODEL}
 
 
 @dataclass
