@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= test,triton
+EXTRAS ?= test,triton,docs
 
 .PHONY: setup demo test bench clean
 
