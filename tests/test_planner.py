@@ -326,3 +326,23 @@ class _FirstIterate(GRASPPlanner):
         actions, virtual = super()._initial_plan(problem)
         self.initial = [v.detach().clone() for v in virtual[0]]
         return actions, virtual
+
+
+def test_a_warm_started_replan_is_never_worse_than_the_shifted_previous_plan():
+    """The shifted previous plan is evaluated before the first sync, so a replan that the
+    optimisation makes worse still returns a plan at least as good as the shifted one."""
+    env = point_mass_env()
+    td = point_mass_problem(())
+    planner = quick_planner(env, optim_steps=100)
+    first = planner.plan(td)
+    assert first.goal_distance < 0.05
+    # One step later on the plan, replanning with a learning rate that wrecks the actions.
+    moved = td.clone().set("observation", first.rollout["observation"][1])
+    planner.lr_actions = 5.0
+    planner.optim_steps, planner.sync_every, planner.sync_steps = 10, 10, 1
+    replan = planner.plan(moved)
+    shifted = torch.cat([first.actions[1:], first.actions[-1:]])
+    state = moved["observation"]
+    for action in shifted:
+        state = PointMass()(state, action)
+    assert replan.goal_distance <= (state - td["goal"]).norm() + 1e-6, (replan.goal_distance, state)

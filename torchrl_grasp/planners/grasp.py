@@ -184,6 +184,9 @@ class GRASPPlanner(GoalPlanner):
         optimizer = self._optimizer(actions, virtual)
         history = torch.full((self.optim_steps, problem.num_plans), math.nan, device=actions.device)
         best = BestPlan()
+        if self.warm_start and self._previous is not None:
+            # The shifted previous plan is a candidate, so a replan never returns a worse one.
+            self._evaluate(problem, actions.detach(), virtual, best)
         last_check = 0
         for iteration in range(self.optim_steps):
             history[iteration] = self._iteration(problem, actions, virtual, optimizer, iteration)
