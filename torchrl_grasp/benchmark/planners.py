@@ -58,6 +58,17 @@ def make_planner(
     """The planner ``name`` at its published settings (``optim_steps`` overrides the iterations).
 
     With ``success_radius``, the gradient planners stop early at ``STOP_FRACTION`` of it.
+
+    Examples:
+        >>> from torchrl.data import Bounded, Unbounded
+        >>> from torchrl_grasp import TransitionModelEnv
+        >>> from torchrl_grasp.world_models.analytic import SmoothWallDoor
+        >>> env = TransitionModelEnv(SmoothWallDoor(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+        >>> grasp = make_planner("grasp", env, 60, success_radius=0.05)
+        >>> type(grasp).__name__, grasp.optim_steps, grasp.num_restarts, grasp.stop_distance
+        ('GRASPPlanner', 300, 8, 0.025)
+        >>> type(make_planner("cem", env, 60, optim_steps=5, success_radius=0.05)).__name__  # no early stop
+        'GoalCEMPlanner'
     """
     cls, settings = SETTINGS[name]
     settings = dict(settings)
