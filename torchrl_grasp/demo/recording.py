@@ -42,14 +42,16 @@ class IterateRecordingGRASP(GRASPPlanner):
             if 0 in self.record_at:
                 self.iterates[0] = _copy(virtual)
         loss = super()._iteration(problem, actions, virtual, optimizer, iteration)
-        self._last = (iteration + 1, _copy(virtual))
+        # The optimiser updates ``virtual`` in place: keep the tensors and copy the last iterate
+        # once, in ``_result``, instead of copying every iteration.
+        self._virtual, self._done = virtual, iteration + 1
         if iteration + 1 in self.record_at:
-            self.iterates[iteration + 1] = self._last[1]
+            self.iterates[iteration + 1] = _copy(virtual)
         return loss
 
     def _result(self, problem, best, history):
-        done, last = self._last
-        self.iterates.setdefault(done, last)
+        if self._done not in self.iterates:
+            self.iterates[self._done] = _copy(self._virtual)
         self.restart_distances = best.score.detach().clone()
         return super()._result(problem, best, history)
 

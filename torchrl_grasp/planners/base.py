@@ -175,12 +175,12 @@ class GoalPlanner(MPCPlannerBase):
         Towards a goal: the final state's mean squared goal error, and its distance to the goal.
         By reward: minus the return, for both.
         """
-        self._model_calls += actions.shape[1]
         if problem.by_reward:
+            self._model_calls += actions.shape[1]
             rollout, rewards = serial_rollout(self.model_step, problem, actions, with_reward=True)
             objective = -rewards.sum(1)
             return rollout, objective, objective.detach()
-        rollout = serial_rollout(self.model_step, problem, actions)
+        rollout = self._rollout(problem, actions)
         final = [x[:, -1] for x in rollout]
         return rollout, goal_mse(final, problem.goal), goal_distance(final, problem.goal).detach()
 
