@@ -46,7 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """``torchrl-grasp [argv]``: parses, runs the subcommand, returns the exit status ``0``
-    (errors raise; argparse exits with ``2`` on a bad command line)."""
+    (errors raise; argparse exits with ``2`` on a bad command line).
+
+    A run trains or loads a world model (see :func:`~torchrl_grasp.demo.run_demo` and
+    :func:`~torchrl_grasp.benchmark.__main__.run`), so the example only shows a bad command line
+    refused before any work; ``tests/test_cli.py`` runs both subcommands.
+
+    Examples:
+        >>> main(["demo", "--tasks", "0"])  # argparse prints "must be at least 1, got 0" to stderr
+        Traceback (most recent call last):
+        SystemExit: 2
+    """
     arguments = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(arguments)
     if args.command == "demo":

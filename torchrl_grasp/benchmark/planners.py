@@ -87,6 +87,18 @@ def steps_for_budget(
     Times plans of ``a`` and ``2a`` iterations on ``tensordict``, ``a`` a quarter of the published
     count, and fits ``time = fixed + steps * per_step``. Both probes are long enough to hold
     GRASP's periodic syncs, so their cost lands in ``per_step`` and not in ``fixed``.
+
+    Examples:
+        >>> from tensordict import TensorDict
+        >>> from torchrl.data import Bounded, Unbounded
+        >>> from torchrl_grasp import TransitionModelEnv
+        >>> from torchrl_grasp.world_models.analytic import SmoothWallDoor
+        >>> env = TransitionModelEnv(SmoothWallDoor(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+        >>> task = TensorDict(observation=torch.tensor([-0.5, 0.0]), goal=torch.tensor([0.5, 0.0]))
+        >>> small = steps_for_budget("cem", env, 10, task, budget_s=0.05)
+        >>> large = steps_for_budget("cem", env, 10, task, budget_s=0.3)  # the counts depend on the machine
+        >>> 1 <= small < large
+        True
     """
     low = max(2, SETTINGS[name][1]["optim_steps"] // 4)
     seconds = []

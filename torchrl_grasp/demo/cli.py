@@ -68,7 +68,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def positive_int(text: str) -> int:
-    """An argparse type: an int of at least 1."""
+    """An argparse type: an int of at least 1.
+
+    Examples:
+        >>> positive_int("3")
+        3
+        >>> positive_int("0")
+        Traceback (most recent call last):
+        argparse.ArgumentTypeError: must be at least 1, got 0
+    """
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
@@ -76,7 +84,19 @@ def positive_int(text: str) -> int:
 
 
 def default_threads() -> int:
-    """``$OMP_NUM_THREADS`` if set, else every core."""
+    """``$OMP_NUM_THREADS`` if set, else every core.
+
+    Examples:
+        >>> saved = os.environ.pop("OMP_NUM_THREADS", None)
+        >>> default_threads() == os.cpu_count()
+        True
+        >>> os.environ["OMP_NUM_THREADS"] = "3"
+        >>> default_threads()
+        3
+        >>> del os.environ["OMP_NUM_THREADS"]
+        >>> if saved is not None:
+        ...     os.environ["OMP_NUM_THREADS"] = saved
+    """
     return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
 
 

@@ -23,6 +23,15 @@ class TaskOutcome:
             whose ``path`` is the executed path in the real env.
         grasp_iterates (dict): GRASP iteration ``k`` -> the virtual states after ``k`` iterations
             of the restart GRASP returned, start included, ``[T + 1, 2]``.
+
+    Examples:
+        >>> import torch
+        >>> line = torch.linspace(-0.5, 0.5, 11)[:, None].expand(11, 2)
+        >>> episodes = {"grasp": Episode(True, 1.0, 1, 10, 0.0, 0.0, 0.0, path=line),
+        ...             "cem": Episode(False, 0.5, 1, 20, 0.1, 0.3, 0.2, path=line[:6])}
+        >>> outcome = TaskOutcome(np.array([-0.5, -0.5]), np.array([0.5, 0.5]), episodes, {0: line})
+        >>> {name: verdict(episode) for name, episode in outcome.episodes.items()}
+        {'grasp': 'reached', 'cem': 'missed by 0.30'}
     """
 
     start: np.ndarray

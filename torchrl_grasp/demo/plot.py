@@ -92,7 +92,26 @@ def draw_task(axis, outcome: TaskOutcome, walls: Sequence[Rectangle], success_th
     states after a few iterations (dots, light to dark blue, from the initial guess between start
     and goal to the end), the path each planner's plan took in the real env (lines, the first planner's
     thickest so that overlapping paths all show, ending in a dot), the start (black dot) and the
-    goal (red star in its success circle of radius ``success_threshold``)."""
+    goal (red star in its success circle of radius ``success_threshold``).
+
+    Examples:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> import numpy as np
+        >>> import torch
+        >>> from torchrl_grasp.benchmark.episodes import Episode
+        >>> line = torch.linspace(-0.5, 0.5, 11)[:, None].expand(11, 2)
+        >>> episode = Episode(True, 1.0, 1, 10, 0.0, 0.0, 0.0, path=line)
+        >>> outcome = TaskOutcome(np.array([-0.5, -0.5]), np.array([0.5, 0.5]), {"grasp": episode}, {0: line})
+        >>> figure, axis = plt.subplots()
+        >>> draw_task(axis, outcome, wall_rectangles(0.5, 0.2, 0.05), success_threshold=0.05)
+        >>> [line.get_label() for line in axis.lines if not line.get_label().startswith("_")]
+        ['GRASP virtual states after 0 iterations', 'GRASP, executed', 'start', 'goal']
+        >>> len(axis.patches), [float(x) for x in axis.get_xlim()]  # the wall's 2 pieces, the goal's circle
+        (3, [-1.0, 1.0])
+        >>> plt.close(figure)
+    """
     from matplotlib import colormaps
     from matplotlib.patches import Circle
     from matplotlib.patches import Rectangle as Box

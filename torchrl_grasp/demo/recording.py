@@ -32,6 +32,24 @@ class IterateRecordingGRASP(GRASPPlanner):
     for the last iteration run; ``restart_distances`` ``[N]`` holds each restart's best goal
     distance, so ``restart_distances.argmin()`` names the restart whose plan was returned (for
     one start state). Build it with :func:`record_iterates` from a planner made elsewhere.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from torchrl.data import Bounded, Unbounded
+        >>> from torchrl_grasp import TransitionModelEnv
+        >>> class PointMass(torch.nn.Module):
+        ...     def forward(self, state, action):
+        ...         return state + 0.1 * action
+        >>> env = TransitionModelEnv(PointMass(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+        >>> planner = record_iterates(GRASPPlanner(env, 10, optim_steps=30, num_restarts=3), [0, 30])
+        >>> isinstance(planner, IterateRecordingGRASP), isinstance(planner, GRASPPlanner)
+        (True, True)
+        >>> result = planner.plan(TensorDict(observation=torch.zeros(2), goal=torch.tensor([0.5, 0.0])))
+        >>> planner.iterates[30][0].shape, planner.restart_distances.shape  # 3 restarts of 10 states
+        (torch.Size([3, 10, 2]), torch.Size([3]))
+        >>> bool(planner.restart_distances.min() == result.goal_distance)  # it returned the best restart's
+        True
     """
 
     record_at: frozenset[int] = frozenset()

@@ -27,7 +27,21 @@ FIGURE_NAME = "demo.png"
 
 @dataclass
 class DemoResult:
-    """What :func:`run_demo` did: the outcomes, the table it printed and the picture it wrote."""
+    """What :func:`run_demo` did: the outcomes, the table it printed and the picture it wrote.
+
+    Examples:
+        >>> from torchrl_grasp.benchmark.episodes import Episode
+        >>> episode = Episode(True, 1.2, 1, 300, 0.01, 0.02, 0.01)
+        >>> outcome = TaskOutcome(np.zeros(2), np.ones(2), {"grasp": episode, "cem": episode}, {})
+        >>> result = DemoResult([outcome], summary_table([outcome], PLANNERS), Path("demo_out") / FIGURE_NAME)
+        >>> print(result.table)
+        | planner | reached the goal | median plan time |
+        |---|---:|---:|
+        | grasp | 1/1 | 1.20 s |
+        | cem | 1/1 | 1.20 s |
+        >>> str(result.figure)
+        'demo_out/demo.png'
+    """
 
     outcomes: list[TaskOutcome]
     table: str

@@ -45,7 +45,16 @@ _REGISTRATIONS = {
 
 
 def register_envs() -> None:
-    """Register this package's env ids with gymnasium, skipping those already registered."""
+    """Register this package's env ids with gymnasium, skipping those already registered.
+
+    Importing :mod:`torchrl_grasp.envs` calls it; calling it again changes nothing.
+
+    Examples:
+        >>> count = len(gymnasium.registry)
+        >>> register_envs()
+        >>> len(gymnasium.registry) == count, gymnasium.spec("PushTState-v0").max_episode_steps
+        (True, 300)
+    """
     for env_id, spec in _REGISTRATIONS.items():
         if env_id not in gymnasium.registry:
             gymnasium.register(id=env_id, **spec)

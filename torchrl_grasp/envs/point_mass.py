@@ -91,6 +91,19 @@ class PointMassGoalEnv(gym.Env):
             Defaults to ``0.05``.
         render_mode (str, optional): ``"rgb_array"`` or ``None``. Defaults to ``None``.
         render_size (int): side of the square rendered image, in pixels. Defaults to ``64``.
+
+    Examples:
+        >>> from torchrl_grasp.envs import WallDoorEnv  # a subclass: a wall at x = 0, a door at y = 0.5
+        >>> env = WallDoorEnv()
+        >>> obs, info = env.reset(options={"start": [-0.5, 0.5], "goal": [-0.5, 0.58]})
+        >>> obs["observation"].tolist(), bool(info["is_success"])
+        ([-0.5, 0.5], False)
+        >>> obs, reward, terminated, truncated, info = env.step(np.array([0.0, 1.0], np.float32))
+        >>> round(float(obs["observation"][1]), 3), round(reward, 3), terminated, bool(info["is_success"])
+        (0.55, -0.03, True, True)
+        >>> starts, push_right = np.array([[-0.04, -0.5], [-0.04, 0.5]]), np.array([[1.0, 0.0], [1.0, 0.0]])
+        >>> env.dynamics(starts, push_right).round(3).tolist()  # stopped by the wall; through the door
+        [[-0.025, -0.5], [0.01, 0.5]]
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
@@ -350,6 +363,18 @@ class PointMassVectorEnv(VectorEnv):
         autoreset_mode (AutoresetMode or str): ``NEXT_STEP`` or ``DISABLED``. Defaults to ``NEXT_STEP``.
         render_mode (str, optional): ``"rgb_array"`` or ``None``. Defaults to ``None``.
         **task_kwargs: constructor keywords of ``task_class``.
+
+    Examples:
+        >>> from torchrl_grasp.envs import WallDoorVectorEnv  # task_class = WallDoorEnv
+        >>> envs = WallDoorVectorEnv(3, max_step=0.1)
+        >>> obs, info = envs.reset(seed=0, options={"start": [-0.5, 0.5]})  # one start for all, random goals
+        >>> obs["observation"].shape, obs["goal"].shape, info["is_success"].tolist()
+        ((3, 2), (3, 2), [False, False, False])
+        >>> obs, reward, terminated, truncated, info = envs.step(np.ones((3, 2), np.float32))
+        >>> obs["observation"]  # float32, as the observation space says
+        array([[-0.4,  0.6],
+               [-0.4,  0.6],
+               [-0.4,  0.6]], dtype=float32)
     """
 
     task_class: type[PointMassGoalEnv] = PointMassGoalEnv

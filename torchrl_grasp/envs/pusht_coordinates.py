@@ -56,7 +56,13 @@ BLOCK_RADIUS = _BLOCK_RADIUS_PX / POSITION_SCALE  # normalised units
 
 
 def rotate(vectors: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    """``vectors`` ``[*B, 2]`` rotated by ``angles`` ``[*B]`` counter-clockwise (pymunk's convention)."""
+    """``vectors`` ``[*B, 2]`` rotated by ``angles`` ``[*B]`` counter-clockwise (pymunk's convention).
+
+    Examples:
+        >>> rotate(np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([np.pi / 2, np.pi])).round(6) + 0.0
+        array([[ 0.,  1.],
+               [ 0., -2.]])
+    """
     cos, sin = np.cos(angles), np.sin(angles)
     x, y = vectors[..., 0], vectors[..., 1]
     return np.stack([cos * x - sin * y, sin * x + cos * y], axis=-1)

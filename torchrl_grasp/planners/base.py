@@ -27,7 +27,14 @@ from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
 
 
 def check_positive_ints(**values: int) -> None:
-    """Raises a ``ValueError`` naming the first argument that is not a positive int."""
+    """Raises a ``ValueError`` naming the first argument that is not a positive int.
+
+    Examples:
+        >>> check_positive_ints(planning_horizon=60, optim_steps=300)  # nothing to say
+        >>> check_positive_ints(planning_horizon=60, optim_steps=0)
+        Traceback (most recent call last):
+        ValueError: optim_steps must be a positive int, got 0.
+    """
     for name, value in values.items():
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}.")
@@ -65,6 +72,22 @@ class GoalPlanner(MPCPlannerBase):
             rewards of the predicted states) instead of reaching a goal. Defaults to ``None``.
         reward_weight (float): the weight of the return against the dynamics loss, for the
             planners that have one. Defaults to ``1.0``.
+
+    Examples:
+        >>> from tensordict import TensorDict
+        >>> from torchrl.data import Bounded, Unbounded
+        >>> from torchrl_grasp import GradientPlanner, TransitionModelEnv
+        >>> class PointMass(torch.nn.Module):
+        ...     def forward(self, state, action):
+        ...         return state + 0.1 * action
+        >>> env = TransitionModelEnv(PointMass(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+        >>> planner = GradientPlanner(env, 5, optim_steps=50, lr=0.1)  # a GoalPlanner
+        >>> td = TensorDict(observation=torch.zeros(2), goal=torch.tensor([0.3, 0.0]))
+        >>> result = planner.plan(td)  # the whole plan
+        >>> result.actions.shape, bool(result.goal_distance < 0.01), sorted(td.keys())  # td is not modified
+        (torch.Size([5, 2]), True, ['goal', 'observation'])
+        >>> planner(td.clone())["action"]  # as a policy: the first action of a (warm-started) plan
+        tensor([0.5997, 0.0000])
     """
 
     def __init__(

@@ -177,6 +177,14 @@ class ReturnToGoAdvantage(TensorDictModuleBase):
     of the same shape. Subtracting the best return at ``t = 0`` shifts every candidate's weight
     ``exp(temperature * advantage)`` by the same factor, which MPPI normalises away, and keeps
     the largest weight at 1 instead of letting all of them underflow.
+
+    Examples:
+        >>> from tensordict import TensorDict
+        >>> reward = torch.tensor([[1.0, 1.0], [0.0, 3.0]])[..., None]  # K = 2 candidates, T = 2 steps
+        >>> td = ReturnToGoAdvantage()(TensorDict({("next", "reward"): reward}, batch_size=[2, 2]))
+        >>> td["advantage"].squeeze(-1)  # returns-to-go [2, 1] and [3, 3], minus the best return, 3
+        tensor([[-1., -2.],
+                [ 0.,  0.]])
     """
 
     in_keys = [("next", "reward")]

@@ -17,6 +17,18 @@ from torchrl_grasp.world_models.obstacle_check import obstacle_violations
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``python -m torchrl_grasp.world_models [argv]``: load or train the named model and print its report.
+
+    ``argv`` defaults to the command line. (A run trains a full model the first time, minutes, so
+    the example shows only how an unknown name is refused.)
+
+    Examples:
+        >>> sorted(NAMED_MODELS)  # the names it takes
+        ['obstaclenav', 'pusht', 'walldoor']
+        >>> main(["cartpole"])  # argparse prints the choices to stderr
+        Traceback (most recent call last):
+        SystemExit: 2
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", choices=sorted(NAMED_MODELS))
     parser.add_argument("--no-progress", action="store_true", help="no progress bar while training")

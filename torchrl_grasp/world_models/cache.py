@@ -91,6 +91,16 @@ def save_atomically(obj: Any, path: Path) -> None:
 
     Readers never see a half-written file, and concurrent writers of the same path leave one
     whole file.
+
+    Examples:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as directory:
+        ...     path = Path(directory) / "world_models" / "model.pt"  # missing folders are made
+        ...     save_atomically({"weights": torch.ones(2)}, path)
+        ...     loaded = torch.load(path)
+        ...     files = [p.name for p in path.parent.iterdir()]  # no temporary file left behind
+        >>> loaded, files
+        ({'weights': tensor([1., 1.])}, ['model.pt'])
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

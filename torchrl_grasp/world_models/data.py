@@ -33,6 +33,14 @@ class CollectionConfig:
             collector's policy (such as
             :class:`~torchrl_grasp.world_models.pusht_exploration.PushTExploration`); ``None`` for
             :class:`HeldRandomActionPolicy` with the hold steps above. Defaults to ``None``.
+
+    Examples:
+        >>> from torchrl.envs import GymEnv
+        >>> config = CollectionConfig(num_frames=300, frames_per_batch=100, max_steps_per_trajectory=60)
+        >>> buffer = collect_transitions(lambda: GymEnv("Pendulum-v1"), config)
+        >>> ids = buffer[:]["collector", "traj_ids"]
+        >>> len(buffer), ids.unique().tolist(), (ids == 0).sum().item()  # reset every 60 steps
+        (300, [0, 1, 2, 3, 4], 60)
     """
 
     num_frames: int = 100_000
@@ -126,6 +134,16 @@ class TransitionData:
         actions (Tensor): ``[N, A]``.
         next_states (Tensor): ``[N, D]``.
         trajectory_ids (Tensor): ``[N]``, sorted.
+
+    Examples:
+        >>> ids = torch.tensor([0, 0, 0, 1, 1])
+        >>> states = torch.arange(6.0)[:, None]
+        >>> data = TransitionData(states[:5], torch.ones(5, 1), states[1:], ids)
+        >>> len(data), data.num_trajectories
+        (5, 2)
+        >>> start, actions, targets = data.windows(data.window_starts(2), 2)  # 2-step windows
+        >>> start.flatten().tolist(), targets[..., 0].tolist()  # no window spans two trajectories
+        ([0.0, 1.0, 3.0], [[1.0, 2.0], [2.0, 3.0], [4.0, 5.0]])
     """
 
     states: Tensor
@@ -140,6 +158,16 @@ class TransitionData:
         """Reads flat transitions in collection order (as :func:`collect_transitions` stores them).
 
         A stable sort by trajectory id groups each trajectory and keeps its steps in order.
+
+        Examples:
+            >>> from tensordict import TensorDict
+            >>> states = torch.tensor([[0.0], [10.0], [1.0], [11.0]])  # two envs, interleaved
+            >>> flat = TensorDict(
+            ...     {"observation": states, "action": torch.zeros(4, 1), ("next", "observation"): states + 1,
+            ...      ("collector", "traj_ids"): torch.tensor([0, 1, 0, 1])}, batch_size=[4])
+            >>> data = TransitionData.from_tensordict(flat)
+            >>> data.states.flatten().tolist(), data.trajectory_ids.tolist()
+            ([0.0, 1.0, 10.0, 11.0], [0, 0, 1, 1])
         """
         order = torch.sort(data.get(TRAJECTORY_KEY), stable=True).indices
         data = data[order]

@@ -15,6 +15,20 @@ class ExplorationConfig(Protocol):
     """How a :class:`~torchrl_grasp.world_models.data.CollectionConfig` names another exploration policy.
 
     A frozen dataclass (so that its fields are part of the model's cache name) with one method.
+
+    Examples:
+        >>> from dataclasses import dataclass
+        >>> from torchrl.envs import GymEnv
+        >>> from torchrl_grasp.world_models.data import CollectionConfig, collect_transitions
+        >>> @dataclass(frozen=True)
+        ... class FullThrottle:  # always the largest action
+        ...     def make_policy(self, action_spec, *, action_key, generator):
+        ...         high = action_spec.space.high
+        ...         return lambda td: td.set(action_key, high.expand(*td.batch_size, *high.shape).clone())
+        >>> config = CollectionConfig(num_frames=50, frames_per_batch=50, exploration=FullThrottle())
+        >>> actions = collect_transitions(lambda: GymEnv("Pendulum-v1"), config)[:]["action"]
+        >>> actions.shape, actions.unique().tolist()
+        (torch.Size([50, 1]), [2.0])
     """
 
     def make_policy(

@@ -135,6 +135,24 @@ class LearnedWorldModel:
         path (Path): its cache file.
         train_seconds (float): collection, training and validation time when it was made.
         from_cache (bool): whether this call loaded it rather than trained it.
+
+    Examples:
+        >>> import tempfile
+        >>> from tensordict import TensorDict
+        >>> from torchrl_grasp import GRASPPlanner
+        >>> config = ModelConfig(  # a toy model, trained in a second
+        ...     "WallDoor-v0", num_envs=4,
+        ...     collection=CollectionConfig(
+        ...         num_frames=400, frames_per_batch=200, max_steps_per_trajectory=50),
+        ...     network=NetworkConfig(hidden_size=16, num_layers=1), training=TrainingConfig(steps=20))
+        >>> with tempfile.TemporaryDirectory() as directory:
+        ...     learned = load_or_train(config, cache_directory=Path(directory), progress=False)
+        >>> type(learned.model).__name__, learned.config == config, learned.report.num_trajectories
+        ('ResidualMLP', True, 1)
+        >>> planner = GRASPPlanner(learned.env, 10, optim_steps=20)  # learned.env: what planners take
+        >>> state = TensorDict(observation=torch.tensor([-0.5, 0.5]), goal=torch.tensor([-0.4, 0.5]))
+        >>> planner.plan(state).actions.shape
+        torch.Size([10, 2])
     """
 
     model: ResidualMLP
@@ -147,7 +165,13 @@ class LearnedWorldModel:
 
 
 def default_env_factory(config: ModelConfig) -> EnvFactory:
-    """``num_envs -> torchrl_grasp.envs.make_env(config.env_id, num_envs=num_envs, **config.env_kwargs)``."""
+    """``num_envs -> torchrl_grasp.envs.make_env(config.env_id, num_envs=num_envs, **config.env_kwargs)``.
+
+    Examples:
+        >>> make_env = default_env_factory(ModelConfig("WallDoor-v0", env_kwargs={"max_step": 0.025}))
+        >>> make_env(4).batch_size, make_env(None).batch_size  # batched for collection, single for specs
+        (torch.Size([4]), torch.Size([]))
+    """
     from torchrl_grasp.envs import make_env  # the envs are optional for the rest of this module
 
     return lambda num_envs: make_env(config.env_id, num_envs=num_envs, **dict(config.env_kwargs))
@@ -217,6 +241,20 @@ def fit_world_model(
 
     Returns:
         the frozen model (on the CPU) and its :class:`ValidationReport`.
+
+    Examples:
+        >>> config = ModelConfig(  # a toy model, trained in a second
+        ...     "WallDoor-v0", num_envs=4,
+        ...     collection=CollectionConfig(
+        ...         num_frames=400, frames_per_batch=200, max_steps_per_trajectory=50),
+        ...     network=NetworkConfig(hidden_size=16, num_layers=1), training=TrainingConfig(steps=20))
+        >>> model, report = fit_world_model(config, default_env_factory(config), progress=False)
+        >>> frozen = not any(p.requires_grad for p in model.parameters())
+        >>> model.state_dim, model.action_dim, model.training, frozen
+        (2, 2, False, True)
+        >>> # 4 envs x 100 steps in trajectories of 50 steps: 8 trajectories, one (10 %) held out
+        >>> report.num_trajectories, report.num_transitions
+        (1, 50)
     """
     seeds = torch.randint(2**62, (3,), generator=torch.Generator().manual_seed(config.seed)).tolist()
     buffer = collect_transitions(lambda: make_env(config.num_envs), config.collection, seed=config.seed)
@@ -261,6 +299,24 @@ def load_or_train(
         cache_directory (Path, optional): overrides the cache directory.
         device (torch.device): where the model and its env live. Defaults to ``"cpu"``.
         progress (bool): show a progress bar while training. Defaults to ``True``.
+
+    Examples:
+        >>> import tempfile
+        >>> config = ModelConfig(  # a toy model, trained in a second
+        ...     "WallDoor-v0", num_envs=4,
+        ...     collection=CollectionConfig(
+        ...         num_frames=400, frames_per_batch=200, max_steps_per_trajectory=50),
+        ...     network=NetworkConfig(hidden_size=16, num_layers=1), training=TrainingConfig(steps=20))
+        >>> with tempfile.TemporaryDirectory() as directory:  # the default is the user's cache
+        ...     learned = load_or_train(config, cache_directory=Path(directory), progress=False)
+        ...     again = load_or_train(config, cache_directory=Path(directory), progress=False)
+        >>> learned.from_cache, again.from_cache, learned.path.parent.name, learned.path.name[:12]
+        (False, True, 'world_models', 'WallDoor-v0-')
+        >>> state, action = torch.zeros(3, 2), torch.ones(3, 2)
+        >>> torch.equal(learned.model(state, action), again.model(state, action))  # the cached model
+        True
+        >>> learned.env.observation_spec["observation"].shape, learned.env.action_spec.shape
+        (torch.Size([2]), torch.Size([2]))
     """
     make_env = make_env if make_env is not None else default_env_factory(config)
     path = cache_path(config.env_id, config, MODEL_FORMAT_VERSION, cache_directory)

@@ -25,6 +25,17 @@ class NetworkConfig:
             input, ``sin`` and ``cos`` of ``F`` random projections; they let the network bend
             sharply where the dynamics do (contacts, walls). ``0`` for none. Defaults to ``0``.
         fourier_scale (float): the std of the random projections' weights. Defaults to ``1.0``.
+
+    Examples:
+        >>> def parameters(config):
+        ...     return sum(p.numel() for p in ResidualMLP(2, 2, config).parameters())
+        >>> small = NetworkConfig(hidden_size=16, num_layers=2)
+        >>> parameters(small)  # (4 x 16 + 16) + (16 x 16 + 16) + (16 x 2 + 2)
+        386
+        >>> parameters(NetworkConfig(hidden_size=16, num_layers=2, num_members=3))  # three of them
+        1158
+        >>> parameters(NetworkConfig(hidden_size=16, num_layers=2, fourier_features=8))  # 16 more inputs
+        642
     """
 
     hidden_size: int = 128

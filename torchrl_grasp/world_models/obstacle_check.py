@@ -24,6 +24,12 @@ class ObstacleCheck:
         num_rollouts (int): rollouts.
         steps (int): steps per rollout.
         tolerance (float): how deep inside an obstacle a state must be to count.
+
+    Examples:
+        >>> from torchrl_grasp.envs import WallDoorEnv
+        >>> check = obstacle_violations(lambda s, a: s + 0.05 * a, WallDoorEnv(), num_rollouts=100, steps=40)
+        >>> check.num_rollouts, check.steps, check.tolerance, check.real_rate
+        (100, 40, 0.01, 0.0)
     """
 
     model_rate: float
@@ -34,7 +40,15 @@ class ObstacleCheck:
 
 
 def deep_inside(task, points: np.ndarray, tolerance: float) -> np.ndarray:
-    """Whether each point ``[..., 2]`` and its 4 neighbours ``tolerance`` away on the axes are all blocked."""
+    """Whether each point ``[..., 2]`` and its 4 neighbours ``tolerance`` away on the axes are all blocked.
+
+    Examples:
+        >>> from torchrl_grasp.envs import WallDoorEnv
+        >>> task = WallDoorEnv(wall_thickness=0.05)  # the wall: |x| < 0.025, but for the door
+        >>> points = np.array([[0.0, -0.8], [0.02, -0.8], [0.0, task.door_center], [0.5, -0.8]])
+        >>> deep_inside(task, points, tolerance=0.01).tolist()  # mid-wall, its skin, the door, free space
+        [True, False, False, False]
+    """
     flat = points.reshape(-1, 2)
     offsets = tolerance * np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], dtype=np.float64)
     inside = np.all([task.blocked(flat + offset) for offset in offsets], axis=0)

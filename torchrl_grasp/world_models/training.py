@@ -29,6 +29,18 @@ class TrainingConfig:
             Networks"). The model learns to pull states slightly off the data back onto it: a state
             pushed a little into a wall, where the data never goes, is pushed back out, so rollouts
             stop at the wall's face instead of creeping through. ``0`` for none. Defaults to ``0.0``.
+
+    Examples:
+        >>> from torchrl_grasp.world_models.mlp import NetworkConfig
+        >>> states, actions = torch.rand(400, 2), torch.rand(400, 1)
+        >>> data = TransitionData(states, actions, states + 0.1 * actions, torch.arange(400) // 20)
+        >>> config = TrainingConfig(steps=50, batch_size=64, rollout_steps=4)
+        >>> model = ResidualMLP(2, 1, NetworkConfig(hidden_size=16, num_layers=1))
+        >>> train_model(model, data, config, progress=False).shape  # a loss per step
+        torch.Size([50])
+        >>> train_model(model, data, TrainingConfig(rollout_steps=21), progress=False)
+        Traceback (most recent call last):
+        ValueError: No trajectory in the data is 21 steps long (rollout_steps).
     """
 
     steps: int = 5_000

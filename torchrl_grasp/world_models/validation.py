@@ -101,6 +101,19 @@ class ValidationReport:
         disagreement (float): the mean one-step ensemble disagreement (zero for one network).
         num_transitions (int): held-out transitions.
         num_trajectories (int): held-out trajectories.
+
+    Examples:
+        >>> report = ValidationReport(1e-4, open_loop_error={1: 0.01, 10: 0.08}, num_trajectories=3)
+        >>> report.open_loop_error[10]
+        0.08
+        >>> print(report)  # how load_or_train's callers print it
+        metric                 value
+        ---------------------  ---------
+        one-step MSE           1.000e-04
+        open-loop error @ 1    1.000e-02
+        open-loop error @ 10   8.000e-02
+        ensemble disagreement  0.000e+00
+        (0 transitions in 3 held-out trajectories)
     """
 
     one_step_mse: float
