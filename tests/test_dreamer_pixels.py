@@ -1,0 +1,170 @@
+"""The pixel Dreamer pipeline: images, episodes, training, the latent filter, and planning in the latent space."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tensordict import TensorDict
+from torchrl.data import Bounded
+from torchrl.modules.planners import CEMPlanner
+
+from torchrl_grasp import GRASPPlanner
+from torchrl_grasp.benchmark.suite import QUICK_PIXEL_MODEL
+from torchrl_grasp.dreamer import (
+    LatentFilter,
+    PixelEpisodes,
+    PointMassPixels,
+    RSSMWorldModel,
+    fit_pixel_model,
+    load_or_train_pixel_model,
+)
+from torchrl_grasp.dreamer.planning import LatentMPC, LatentPlanning, pixel_env
+from torchrl_grasp.dreamer.training import validate_pixel_model
+from torchrl_grasp.envs import WallDoorEnv
+from torchrl_grasp.world_models import WorldModelStep
+
+
+@pytest.fixture(scope="module")
+def quick_model(tmp_path_factory):
+    return load_or_train_pixel_model(
+        QUICK_PIXEL_MODEL, cache_directory=tmp_path_factory.mktemp("pixels"), progress=False
+    )
+
+
+def random_model(seed: int = 0) -> RSSMWorldModel:
+    torch.manual_seed(seed)
+    return RSSMWorldModel(Bounded(-1.0, 1.0, (2,))).requires_grad_(False)
+
+
+def test_images_show_the_wall_and_move_with_the_point_below_a_pixel():
+    task = WallDoorEnv()
+    render = PointMassPixels(task)
+    images = render(torch.tensor([[-0.5, 0.2], [-0.49, 0.2], [0.5, -0.5]]))
+    wall = torch.as_tensor(task.blocked(render.centers.reshape(-1, 2).numpy()).reshape(64, 64))
+    far_from_point = (render.centers - torch.tensor([-0.5, 0.2])).norm(dim=-1) > 0.5
+    assert torch.equal(images[0, 1][far_from_point & wall], torch.full_like(images[0, 1][far_from_point & wall], 0.5))
+    assert float(images[0][:, far_from_point & ~wall].abs().max()) < 1e-6  # black elsewhere
+    # A move of 0.01 (a third of a pixel) changes the image, smoothly.
+    change = (images[1] - images[0]).abs().max()
+    assert 0.0 < float(change) < 0.2
+    with pytest.raises(ValueError, match=r"\[\.\.\., 2\]"):
+        render(torch.zeros(3))
+
+
+def test_episodes_follow_the_task_dynamics_and_start_with_a_reset_step():
+    task = WallDoorEnv(max_step=0.025)
+    data = PixelEpisodes.collect(task, 32, 40, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(data.actions[:, 0], torch.zeros(32, 2))
+    replayed = task.dynamics(data.positions[:, 5].double().numpy(), data.actions[:, 6].double().numpy())
+    np.testing.assert_allclose(replayed, data.positions[:, 6].numpy(), atol=1e-6)
+    assert not task.blocked(data.positions.reshape(-1, 2).double().numpy()).any()
+    windows = data.windows(
+        8, 6, PointMassPixels(task), (0.5, -0.5), (16, 64), generator=torch.Generator().manual_seed(0)
+    )
+    assert windows.batch_size == (8, 6) and windows["next", "pixels"].shape == (8, 6, 3, 64, 64)
+    assert float(windows["state"].abs().max()) == 0.0
+
+
+def test_training_fits_the_reward_head_through_the_filtered_latents():
+    """A gradient check of the whole wiring: DreamerModelLoss reaches the reward head through the
+    encoder, posterior and prior (a tiny model learns little else in seconds)."""
+    held_out = PixelEpisodes.collect(QUICK_PIXEL_MODEL.task(), 16, 16, generator=torch.Generator().manual_seed(1))
+    untrained, _ = fit_pixel_model(replace(QUICK_PIXEL_MODEL, train_steps=1), progress=False)
+    trained, report = fit_pixel_model(replace(QUICK_PIXEL_MODEL, train_steps=60, lr=3e-3), progress=False)
+    before = validate_pixel_model(untrained, held_out, QUICK_PIXEL_MODEL).reward_mae
+    after = validate_pixel_model(trained, held_out, QUICK_PIXEL_MODEL).reward_mae
+    assert after < 0.5 * before, (before, after)
+    assert report.reward_mae < 0.5 * before
+
+
+def test_cached_model_is_loaded_and_identical(quick_model):
+    again = load_or_train_pixel_model(QUICK_PIXEL_MODEL, cache_directory=quick_model.path.parents[1], progress=False)
+    assert again.from_cache and not quick_model.from_cache
+    for name, value in quick_model.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[name]), name
+    assert again.report == quick_model.report
+
+
+def test_latent_filter_is_deterministic_and_uses_the_action():
+    model = random_model()
+    latent_filter = LatentFilter(model)
+    images = PointMassPixels(WallDoorEnv())(torch.tensor([[-0.5, 0.0], [-0.45, 0.0]]))
+    first = latent_filter.observe(images[0])
+    again = latent_filter.observe(images[0])
+    assert torch.equal(first["state"], again["state"])
+    after_left = latent_filter.observe(images[1], torch.tensor([-1.0, 0.0]), first)
+    after_right = latent_filter.observe(images[1], torch.tensor([1.0, 0.0]), first)
+    assert not torch.allclose(after_left["belief"], after_right["belief"])
+    sequence = latent_filter.filter(images[None], torch.stack([torch.zeros(2), torch.tensor([1.0, 0.0])])[None])
+    torch.testing.assert_close(sequence[0, 1]["state"], after_right["state"])
+
+
+def planning_view(model: RSSMWorldModel, tmp_path: Path) -> LatentPlanning:
+    pixel_model = load_or_train_pixel_model(QUICK_PIXEL_MODEL, cache_directory=tmp_path, progress=False)
+    pixel_model.model = model
+    return LatentPlanning(pixel_model)
+
+
+def test_grasp_reaches_a_reachable_latent_goal_of_a_random_rssm(tmp_path):
+    model = random_model(1)
+    planning = planning_view(model, tmp_path)
+    start = planning.latent_filter.observe(planning.pixel_model.renderer(torch.tensor([-0.5, 0.0])))
+    step = WorldModelStep(model.transition_module(), ["state", "belief"], "action")
+    actions = torch.rand(1, 12, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    states = step.rollout([start["state"][None], start["belief"][None]], actions)
+    goal = TensorDict(state=states[0][0, -1], belief=states[1][0, -1])
+    problem = start.clone().set("goal", goal)
+    zero = step.rollout([start["state"][None], start["belief"][None]], torch.zeros(1, 12, 2))
+    zero_distance = torch.cat([zero[0][0, -1] - goal["state"], zero[1][0, -1] - goal["belief"]]).norm()
+    planner = GRASPPlanner(
+        planning.goal_env(), 12, 200, lr_states=0.01, lr_actions=0.05, num_restarts=4,
+        generator=torch.Generator().manual_seed(0),
+    )
+    result = planner.plan(problem)
+    assert float(result.goal_distance) < 0.25 * float(zero_distance), (result.goal_distance, zero_distance)
+
+
+def test_grasp_and_torchrl_cem_raise_the_learned_return_on_the_dreamer_env(tmp_path):
+    model = random_model(2)
+    planning = planning_view(model, tmp_path)
+    start = planning.latent_filter.observe(planning.pixel_model.renderer(torch.tensor([-0.5, 0.0])))
+    env = planning.reward_env()
+    step = WorldModelStep(env.world_model, ["state", "belief"], "action", reward_key="reward")
+    begin = [start["state"][None], start["belief"][None]]
+    zero_return = float(step.rollout(begin, torch.zeros(1, 10, 2), with_reward=True)[1].sum())
+    grasp = GRASPPlanner(env, 10, 100, reward_key="reward", generator=torch.Generator().manual_seed(0))
+    grasp_return = float(step.rollout(begin, grasp.plan(start.clone()).actions[None], with_reward=True)[1].sum())
+    assert grasp_return > zero_return + 0.05, (grasp_return, zero_return)
+    torch.manual_seed(0)
+    cem_action = CEMPlanner(env, 10, 5, 64, 8)(start.clone())["action"]
+    assert cem_action.shape == (2,) and bool(cem_action.abs().max() <= 1)
+
+
+def test_latent_mpc_acts_from_images_only_and_starts_each_episode_afresh(quick_model):
+    planning = LatentPlanning(quick_model)
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, td):
+            seen.append(td.clone())
+            return td.set("action", torch.tensor([0.5, 0.0]))
+
+    env = pixel_env(quick_model)
+    policy = LatentMPC(planning, Recorder())
+    td = env.reset(options={"start": [-0.5, 0.0], "goal": [0.5, 0.0]})
+    rollout = env.rollout(3, policy, tensordict=td, auto_reset=False)
+    assert rollout["next", "observation"][-1, 0] == pytest.approx(-0.5 + 3 * 0.5 * 0.025)
+    assert sorted(seen[0].keys()) == ["belief", "goal", "state"]  # no position reaches the planner
+    # The first call reads the first image from the zero latent; the second filters on from there
+    # with the action taken.
+    first = planning.latent_filter.observe(rollout["pixels"][0])
+    second = planning.latent_filter.observe(rollout["pixels"][1], torch.tensor([0.5, 0.0]), first)
+    torch.testing.assert_close(seen[0]["state"], first["state"])
+    torch.testing.assert_close(seen[1]["state"], second["state"])
+    # A new episode (step_count 0) starts from the zero latent again.
+    env.rollout(1, policy, tensordict=env.reset(options={"start": [-0.5, 0.0], "goal": [0.5, 0.0]}), auto_reset=False)
+    torch.testing.assert_close(seen[-1]["state"], first["state"])

@@ -1,0 +1,27 @@
+"""Dreamer-style pixel world models: TorchRL's RSSM parts, trained on images, planned in their latent space."""
+
+from torchrl_grasp.dreamer.data import PixelEpisodes, distance_reward
+from torchrl_grasp.dreamer.latent import LatentFilter
+from torchrl_grasp.dreamer.pixels import PointMassPixels
+from torchrl_grasp.dreamer.rssm import RSSMSize, RSSMWorldModel
+from torchrl_grasp.dreamer.training import (
+    PixelModelConfig,
+    PixelModelReport,
+    PixelWorldModel,
+    fit_pixel_model,
+    load_or_train_pixel_model,
+)
+
+__all__ = [
+    "LatentFilter",
+    "PixelEpisodes",
+    "PixelModelConfig",
+    "PixelModelReport",
+    "PixelWorldModel",
+    "PointMassPixels",
+    "RSSMSize",
+    "RSSMWorldModel",
+    "distance_reward",
+    "fit_pixel_model",
+    "load_or_train_pixel_model",
+]

@@ -1,0 +1,143 @@
+"""Planning in a pixel world model's latent space: from the real env's images to planners and back.
+
+- :func:`pixel_env`: the real point-mass env with ``"pixels"`` and ``"goal_pixels"`` in its
+  tensordicts (a TorchRL ``UnaryTransform``); the agent below sees only those.
+- :class:`LatentPlanning`: the model envs planners plan on (by goal latent, by reward), and the
+  planners' input built from images.
+- :class:`LatentMPC`: a TorchRL policy for the real env: filters the latent from the images
+  and the actions taken, and asks any planner (this package's, or TorchRL's ``CEMPlanner``)
+  for the next action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+from torch import Tensor
+from torchrl.data import Bounded
+from torchrl.envs import StepCounter, TransformedEnv, UnaryTransform
+from torchrl.envs.model_based.dreamer import DreamerEnv
+
+from torchrl_grasp.dreamer.latent import LatentFilter
+from torchrl_grasp.dreamer.pixels import PointMassPixels
+from torchrl_grasp.dreamer.training import PixelWorldModel
+from torchrl_grasp.envs import make_env
+from torchrl_grasp.world_models.env import TransitionModelEnv
+from torchrl_grasp.world_models.step import WorldModelStep
+
+
+def pixel_env(pixel_model: PixelWorldModel, **kwargs) -> TransformedEnv:
+    """The model's real env (``make_env`` with its ``env_id`` and ``env_kwargs``) plus its images.
+
+    ``"pixels"`` and ``"goal_pixels"`` ``[3, 64, 64]`` are the renderings of ``"observation"``
+    and ``"goal"``; a ``StepCounter`` adds ``"step_count"``, which tells :class:`LatentMPC` that
+    an episode began. ``kwargs`` go to :func:`~torchrl_grasp.envs.make_env`.
+    """
+    config = pixel_model.config
+    env = make_env(config.env_id, **{**dict(config.env_kwargs), **kwargs})
+    render = config.renderer()
+    return TransformedEnv(
+        env, UnaryTransform(["observation", "goal"], ["pixels", "goal_pixels"], fn=render)
+    ).append_transform(StepCounter())
+
+
+class LatentPlanning:
+    """The latent-space view of a pixel world model that planners need.
+
+    Args:
+        pixel_model (PixelWorldModel): the trained model.
+
+    Keyword Args:
+        goal_keys (sequence of str): the latent keys a goal constrains. Defaults to
+            ``("state", "belief")``: the whole latent.
+        settle_steps (int): filter steps that turn a goal image into a latent
+            (see :meth:`LatentFilter.encode`). Defaults to ``3``.
+    """
+
+    def __init__(
+        self,
+        pixel_model: PixelWorldModel,
+        *,
+        goal_keys: Sequence[str] = ("state", "belief"),
+        settle_steps: int = 3,
+    ):
+        self.pixel_model = pixel_model
+        self.model = pixel_model.model
+        self.latent_filter = LatentFilter(self.model)
+        self.goal_keys = tuple(goal_keys)
+        self.settle_steps = settle_steps
+        self.action_spec = Bounded(-1.0, 1.0, (2,))
+        self.step = WorldModelStep(self.model.transition_module(), ["state", "belief"], "action")
+
+    def goal_env(self) -> TransitionModelEnv:
+        """The model env for goal images: the latent transition; reward minus the distance to ``"goal"``."""
+        return TransitionModelEnv(
+            self.model.transition_module(), self.model.latent_spec(), self.action_spec, goal_key="goal"
+        )
+
+    def reward_env(self) -> DreamerEnv:
+        """TorchRL's ``DreamerEnv`` with the learned reward (see :meth:`RSSMWorldModel.dreamer_env`)."""
+        return self.model.dreamer_env()
+
+    def goal_latent(self, goal_pixels: Tensor) -> TensorDict:
+        """The latent goal of goal images ``[*B, 3, 64, 64]``, restricted to ``goal_keys``."""
+        return self.latent_filter.encode(goal_pixels, self.settle_steps).select(*self.goal_keys)
+
+    def planner_input(self, latent: TensorDictBase, goal_pixels: Tensor | None = None) -> TensorDict:
+        """``{state, belief}`` of ``latent``, and ``"goal"`` from ``goal_pixels`` when given."""
+        out = latent.select("state", "belief").clone()
+        if goal_pixels is not None:
+            out.set("goal", self.goal_latent(goal_pixels))
+        return out
+
+    @torch.no_grad()
+    def predicted_positions(self, latent: TensorDictBase, actions: Tensor) -> Tensor:
+        """The probe's reading ``[*B, T + 1, 2]`` of the model's rollout of ``actions`` ``[*B, T, 2]`` from ``latent``."""
+        batch = latent.batch_size
+        start = [latent["state"].reshape(-1, self.model.size.state_dim), latent["belief"].reshape(-1, self.model.size.belief_dim)]
+        states = self.step.rollout(start, actions.reshape(-1, *actions.shape[-2:]))
+        readings = self.model.position({"state": states[0], "belief": states[1]})
+        return readings.reshape(*batch, *readings.shape[1:])
+
+
+class LatentMPC(TensorDictModuleBase):
+    """A real-env policy: filter the latent from ``"pixels"``, plan in it, write ``"action"``.
+
+    Each call reads the image the env just produced, updates the latent with the action it
+    took last (a new episode, ``step_count == 0`` or the first call, starts from the zero
+    latent, as the model was trained), builds the planner's input (with the latent goal of
+    ``"goal_pixels"`` when ``by_goal``) and returns the planner's first action. The planner is
+    any TorchRL :class:`~torchrl.modules.planners.MPCPlannerBase` on :meth:`LatentPlanning.goal_env`
+    or :meth:`LatentPlanning.reward_env`: this package's planners, or TorchRL's ``CEMPlanner``.
+
+    Args:
+        planning (LatentPlanning): the model's latent view.
+        planner (TensorDictModuleBase): reads ``state``/``belief`` (and ``goal``), writes ``action``.
+
+    Keyword Args:
+        by_goal (bool): plan to ``"goal_pixels"`` (else by reward). Defaults to ``True``.
+    """
+
+    def __init__(self, planning: LatentPlanning, planner: TensorDictModuleBase, *, by_goal: bool = True):
+        super().__init__()
+        self.in_keys = ["pixels", *(["goal_pixels"] if by_goal else []), "step_count"]
+        self.out_keys = ["action"]
+        self.planning, self.planner, self.by_goal = planning, planner, by_goal
+        self.latent: TensorDict | None = None
+        self.last_action: Tensor | None = None
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        step_count = tensordict.get("step_count", None)
+        if self.latent is None or (step_count is not None and int(step_count) == 0):
+            self.latent, self.last_action = None, None
+            if hasattr(self.planner, "reset"):
+                self.planner.reset()
+        self.latent = self.planning.latent_filter.observe(tensordict["pixels"], self.last_action, self.latent)
+        goal = tensordict["goal_pixels"] if self.by_goal else None
+        problem = self.planning.planner_input(self.latent, goal)
+        action = self.planner(problem)["action"]
+        self.last_action = action
+        return tensordict.set("action", action)
