@@ -71,3 +71,17 @@ def test_pusht_without_gym_pusht_fails_before_training_and_names_the_extra(tmp_p
     with pytest.raises(ImportError, match=r"torchrl-grasp\[pusht\]"):
         main(["--quick", "--env", "walldoor", "pusht", "--out", str(tmp_path / "out")])
     assert not (tmp_path / "cache").exists()  # nothing was trained
+
+
+def test_quick_pixel_tier_plans_in_the_latent_space_and_is_judged_in_the_real_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
+    records = main(["--quick", "--env", "walldoor-pixels", "--threads", "1", "--out", str(tmp_path / "out")])
+    assert [(r["env"], r["planner"]) for r in records] == [
+        ("walldoor-pixels", "grasp"), ("walldoor-pixels", "gd"), ("walldoor-pixels", "cem")
+    ]
+    for record in records:
+        assert record["episodes"] == 2 and 0.0 <= record["success_rate"] <= 1.0
+        # Distances in the report are positions (the probe reads the latent), in the arena's units.
+        assert 0.0 <= record["median_final_distance"] < 3.0 and 0.0 <= record["median_model_error"] < 3.0
+        assert record["model_calls_per_plan"] > 0
+    assert (tmp_path / "out" / "results.png").exists()

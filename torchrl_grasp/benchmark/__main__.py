@@ -23,7 +23,6 @@ from torchrl_grasp.benchmark.episodes import run_episode
 from torchrl_grasp.benchmark.planners import QUICK_STEPS, SETTINGS, make_planner, steps_for_budget
 from torchrl_grasp.benchmark.suite import SUITE, quick
 from torchrl_grasp.envs import make_env
-from torchrl_grasp.world_models.learned import load_or_train
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -68,7 +67,17 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def apply_quick(args: argparse.Namespace) -> argparse.Namespace:
-    """With ``--quick``: one horizon of at most 20 (else 10) and at most 2 episodes."""
+    """With ``--quick``: one horizon of at most 20 (else 10) and at most 2 episodes.
+
+    Examples:
+        >>> args = apply_quick(build_parser().parse_args(["--quick", "--horizons", "40", "20", "10"]))
+        >>> args.horizons, args.episodes
+        ([20], 2)
+        >>> apply_quick(build_parser().parse_args(["--quick", "--horizons", "60"])).horizons
+        [10]
+        >>> apply_quick(build_parser().parse_args(["--horizons", "60"])).horizons  # without --quick
+        [60]
+    """
     if args.quick:
         args.horizons, args.episodes = [h for h in args.horizons if h <= 20][:1] or [10], min(args.episodes, 2)
     return args
@@ -99,9 +108,8 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
     records = []
     for env_name in args.env:
         bench_env = quick(SUITE[env_name]) if args.quick else SUITE[env_name]
-        learned = load_or_train(bench_env.model)
-        print(f"{env_name}: world model {'loaded from' if learned.from_cache else 'trained to'} {learned.path}")
-        print(learned.report)
+        view = bench_env.load_view()
+        print(f"{env_name}: {view.description}")
         real_env = make_env(bench_env.env_id, **bench_env.env_kwargs)
         for horizon in args.horizons:
             tasks = bench_env.sample_tasks(horizon, args.episodes, args.seed)
@@ -110,17 +118,23 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
                 if args.budget is not None:
                     probe = real_env.reset(options={"start": tasks[0][0], "goal": tasks[0][1]})
                     steps = steps_for_budget(
-                        planner_name, learned.env, horizon, probe.select("observation", "goal"), args.budget
+                        planner_name,
+                        view.env,
+                        horizon,
+                        view.planner_input(probe),
+                        args.budget,
+                        overrides=bench_env.planner_settings.get(planner_name),
                     )
 
                 def factory(remaining, planner_name=planner_name, steps=steps):
                     return make_planner(
                         planner_name,
-                        learned.env,
+                        view.env,
                         remaining,
                         optim_steps=steps,
                         seed=args.seed,
-                        success_radius=bench_env.success_threshold,
+                        success_radius=bench_env.success_threshold if view.success_radius_in_model_units else None,
+                        overrides=bench_env.planner_settings.get(planner_name),
                     )
 
                 for mode in args.mode:
@@ -135,6 +149,7 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
                                 goal,
                                 horizon,
                                 replan_every=args.replan_every if mode == "mpc" else None,
+                                view=view,
                             )
                         )
                     record = report.summarise(

@@ -54,10 +54,12 @@ def make_planner(
     optim_steps: int | None = None,
     seed: int = 0,
     success_radius: float | None = None,
+    overrides: dict | None = None,
 ):
     """The planner ``name`` at its published settings (``optim_steps`` overrides the iterations).
 
     With ``success_radius``, the gradient planners stop early at ``STOP_FRACTION`` of it.
+    ``overrides`` replaces settings (a tier's own, see ``BenchmarkEnv.planner_settings``).
 
     Examples:
         >>> from torchrl.data import Bounded, Unbounded
@@ -71,7 +73,7 @@ def make_planner(
         'GoalCEMPlanner'
     """
     cls, settings = SETTINGS[name]
-    settings = dict(settings)
+    settings = {**settings, **(overrides or {})}
     if optim_steps is not None:
         settings["optim_steps"] = optim_steps
     if success_radius is not None and issubclass(cls, GoalPlanner):
@@ -80,7 +82,12 @@ def make_planner(
 
 
 def steps_for_budget(
-    name: str, env: ModelBasedEnvBase, horizon: int, tensordict: TensorDictBase, budget_s: float
+    name: str,
+    env: ModelBasedEnvBase,
+    horizon: int,
+    tensordict: TensorDictBase,
+    budget_s: float,
+    overrides: dict | None = None,
 ) -> int:
     """The ``optim_steps`` that make one plan of ``name`` take about ``budget_s`` seconds here.
 
@@ -103,7 +110,7 @@ def steps_for_budget(
     low = max(2, SETTINGS[name][1]["optim_steps"] // 4)
     seconds = []
     for steps in (low, 2 * low):
-        planner = make_planner(name, env, horizon, optim_steps=steps)
+        planner = make_planner(name, env, horizon, optim_steps=steps, overrides=overrides)
         planner.plan(tensordict)  # warm-up: caches, allocator
         start = time.perf_counter()
         planner.plan(tensordict)

@@ -27,7 +27,17 @@ def summarise(
     ``model_calls_per_plan``, ``predicted_success_rate`` (the first plan reaches the goal in the
     model: a model that is exploited predicts more successes than the real env grants; ``None``
     when ``success_threshold`` is, for an env whose success is not a distance),
-    ``median_model_error`` (along the executed paths), plus ``extra``.
+    ``median_model_error`` (along the executed paths), ``median_final_distance`` (the real
+    env's distance to the goal at the end), plus ``extra``.
+
+    Examples:
+        >>> episodes = [Episode(True, 2.0, 1, 600, 0.01, 0.03, 0.02),
+        ...             Episode(False, 3.0, 1, 900, 0.2, 0.4, 0.1)]
+        >>> record = summarise("walldoor", 60, "grasp", "open-loop", episodes, budget_s=None)
+        >>> record["success_rate"], record["median_time_to_success_s"], record["seconds_per_plan"]
+        (0.5, 2.0, 2.5)
+        >>> record["model_calls_per_plan"], record["predicted_success_rate"], record["budget_s"]
+        (750.0, 0.5, None)
     """
     successes = [e for e in episodes if e.success]
     plans = sum(e.plans for e in episodes)
@@ -48,13 +58,36 @@ def summarise(
         model_calls_per_plan=sum(e.model_calls for e in episodes) / plans,
         predicted_success_rate=predicted,
         median_model_error=statistics.median(e.model_error for e in episodes),
+        median_final_distance=statistics.median(e.final_distance for e in episodes),
         **extra,
     )
 
 
 def markdown(records: Sequence[dict]) -> str:
     """The paper's table per (env, mode, budget): a row per horizon, a column per planner,
-    ``success % / median time to success``; then the cost per plan and the model's part."""
+    ``success % / median time to success``; then the cost per plan and the model's part.
+
+    Examples:
+        >>> episodes = [Episode(True, 2.0, 1, 600, 0.01, 0.03, 0.02),
+        ...             Episode(False, 3.0, 1, 900, 0.2, 0.4, 0.1)]
+        >>> records = [summarise("walldoor", 60, name, "open-loop", episodes) for name in ("grasp", "cem")]
+        >>> print(markdown(records))
+        ### walldoor, open-loop, published settings
+        <BLANKLINE>
+        Success rate / median planning time to success:
+        <BLANKLINE>
+        | H | grasp | cem |
+        |---:|---|---|
+        | 60 | 50% / 2.00 s | 50% / 2.00 s |
+        <BLANKLINE>
+        Per plan: seconds / world-model calls; in the model: predicted success, median model error along the executed path:
+        <BLANKLINE>
+        | H | planner | s/plan | calls/plan | predicted success | model error |
+        |---:|---|---:|---:|---:|---:|
+        | 60 | grasp | 2.50 | 750 | 50% | 0.060 |
+        | 60 | cem | 2.50 | 750 | 50% | 0.060 |
+        <BLANKLINE>
+    """
     lines = []
     groups = sorted({(r["env"], r["mode"], r.get("budget_s")) for r in records}, key=str)
     for env, mode, budget in groups:
@@ -94,7 +127,19 @@ def markdown(records: Sequence[dict]) -> str:
 
 
 def write(records: Sequence[dict], out: Path, header: str = "") -> str:
-    """Writes ``results.json``, ``results.md`` and ``results.png`` under ``out``; returns the markdown."""
+    """Writes ``results.json``, ``results.md`` and ``results.png`` under ``out``; returns the markdown.
+
+    Examples:
+        >>> import tempfile
+        >>> episodes = [Episode(True, 2.0, 1, 600, 0.0, 0.03, 0.02)]
+        >>> records = [summarise("walldoor", 60, "grasp", "open-loop", episodes)]
+        >>> with tempfile.TemporaryDirectory() as directory:
+        ...     text = write(records, Path(directory) / "out")
+        ...     names = sorted(path.name for path in (Path(directory) / "out").iterdir())
+        ...     saved = json.loads((Path(directory) / "out" / "results.json").read_text())
+        >>> names, saved == records, text.splitlines()[0]
+        (['results.json', 'results.md', 'results.png'], True, '### walldoor, open-loop, published settings')
+    """
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(list(records), indent=2))
     text = header + markdown(records)
@@ -105,7 +150,19 @@ def write(records: Sequence[dict], out: Path, header: str = "") -> str:
 
 def plot(records: Sequence[dict], path: Path) -> None:
     """Success rate vs horizon and median time to success vs horizon, a line per planner,
-    a row of panels per (env, mode, budget)."""
+    a row of panels per (env, mode, budget).
+
+    Examples:
+        >>> import tempfile
+        >>> episodes = [Episode(True, 2.0, 1, 600, 0.0, 0.03, 0.02)]
+        >>> records = [summarise("walldoor", h, "grasp", mode, episodes)
+        ...            for h in (20, 40) for mode in ("open-loop", "mpc")]
+        >>> with tempfile.TemporaryDirectory() as directory:
+        ...     plot(records, Path(directory) / "results.png")
+        ...     header = (Path(directory) / "results.png").read_bytes()[:4]
+        >>> header  # two rows of panels: open-loop and mpc
+        b'\x89PNG'
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,0 +1,81 @@
+"""What the planners of a benchmark tier see of the real env, and where their model says a plan ends.
+
+A state tier's planners see the real state and goal (``"observation"``, ``"goal"``) and plan on
+a learned state model. The pixel tier's planners see only images: the start image and the goal
+image become latents of a Dreamer world model, and they plan in its latent space. Either way
+the plan is executed and judged in the real env; a view only says what goes in and how to read
+the model's prediction as a position.
+"""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+from torch import Tensor
+from torchrl.envs.model_based import ModelBasedEnvBase
+
+from torchrl_grasp.dreamer.planning import LatentPlanning
+from torchrl_grasp.dreamer.training import PixelWorldModel
+from torchrl_grasp.world_models.learned import LearnedWorldModel
+from torchrl_grasp.world_models.step import WorldModelStep
+
+
+class StateView:
+    """Planners see ``"observation"`` and ``"goal"`` and plan on a learned state model.
+
+    Args:
+        env (ModelBasedEnvBase): the model env, its state at ``"observation"``.
+
+    Keyword Args:
+        description (str): what the tier prints about its model. Defaults to ``""``.
+    """
+
+    success_radius_in_model_units = True  # the state is the real state: a radius means the same in both
+
+    def __init__(self, env: ModelBasedEnvBase, *, description: str = ""):
+        self.env, self.description = env, description
+        self.step = WorldModelStep(env.world_model, ["observation"], "action")
+
+    @classmethod
+    def of(cls, learned: LearnedWorldModel) -> StateView:
+        """The view of a learned state model, described by its cache path and validation report."""
+        source = "loaded from" if learned.from_cache else "trained to"
+        return cls(learned.env, description=f"world model {source} {learned.path}\n{learned.report}")
+
+    def planner_input(self, tensordict: TensorDictBase) -> TensorDictBase:
+        return tensordict.select("observation", "goal")
+
+    @torch.no_grad()
+    def predicted_final(self, planner_input: TensorDictBase, actions: Tensor) -> Tensor:
+        """The model's final state ``[D]`` after ``actions`` ``[T, A]``, in the real env's coordinates."""
+        return self.step.rollout([planner_input["observation"][None]], actions[None])[0][0, -1]
+
+
+class PixelView:
+    """Planners see the latents of the rendered start and goal images and plan in the latent space.
+
+    The planners' model env is :meth:`~torchrl_grasp.dreamer.planning.LatentPlanning.goal_env`;
+    a plan's end is read as a position by the model's probe, for the report only.
+
+    Args:
+        pixel_model (PixelWorldModel): the tier's model.
+    """
+
+    success_radius_in_model_units = False  # latent distances are not positions
+
+    def __init__(self, pixel_model: PixelWorldModel):
+        self.planning = LatentPlanning(pixel_model)
+        self.render = pixel_model.renderer
+        self.env: ModelBasedEnvBase = self.planning.goal_env()
+        self.description = (
+            f"pixel world model {'loaded from' if pixel_model.from_cache else 'trained to'} {pixel_model.path}\n"
+            f"{pixel_model.report}"
+        )
+
+    def planner_input(self, tensordict: TensorDictBase) -> TensorDictBase:
+        latent = self.planning.latent_filter.observe(self.render(tensordict["observation"]))
+        return self.planning.planner_input(latent, self.render(tensordict["goal"]))
+
+    def predicted_final(self, planner_input: TensorDictBase, actions: Tensor) -> Tensor:
+        """The probe's reading ``[2]`` of the latent the model reaches after ``actions`` ``[T, A]``."""
+        return self.planning.predicted_positions(planner_input.select("state", "belief"), actions)[-1]
