@@ -80,7 +80,9 @@ class WorldModelStep:
         self.state_keys = [unravel_key(key) for key in state_keys]
         self.action_key = unravel_key(action_key)
         self.reward_key = None if reward_key is None else unravel_key(reward_key)
-        self.direct = _direct_callable(module, self.state_keys, self.action_key)
+        self.direct, self.direct_writes_reward = _direct_callable(
+            module, self.state_keys, self.action_key, self.reward_key
+        )
 
     def __call__(self, states: Sequence[Tensor], action: Tensor) -> list[Tensor]:
         """Next states, one tensor per state key, for ``states`` ``[N, *F_k]`` and ``action`` ``[N, *A]``."""
@@ -102,9 +104,12 @@ class WorldModelStep:
 
     def _predict(self, states: Sequence[Tensor], action: Tensor, with_reward: bool):
         reward = None
-        if self.direct is not None and not with_reward:
+        if self.direct is not None and (self.direct_writes_reward or not with_reward):
             out = self.direct(*states, action)
             predictions = [out] if isinstance(out, Tensor) else list(out)
+            if self.direct_writes_reward:
+                *predictions, reward = predictions
+                reward = reward.reshape(action.shape[0], -1).sum(-1) if with_reward else None
         else:
             td = TensorDict(batch_size=action.shape[:1], device=action.device)
             for key, value in zip(self.state_keys, states):
@@ -149,14 +154,20 @@ class WorldModelStep:
         return (trajectory, torch.stack(rewards, dim=1)) if with_reward else trajectory
 
 
-def _direct_callable(module: TensorDictModuleBase, state_keys: list[NestedKey], action_key: NestedKey):
-    """The function a plain ``TensorDictModule`` wraps, if it maps ``(*state_keys, action_key)`` to ``state_keys``."""
+def _direct_callable(
+    module: TensorDictModuleBase, state_keys: list[NestedKey], action_key: NestedKey, reward_key: NestedKey | None
+):
+    """``(function, writes_reward)``: the function a plain ``TensorDictModule`` wraps, if it maps
+    ``(*state_keys, action_key)`` to ``state_keys`` (or to ``[*state_keys, reward_key]``); else ``(None, False)``.
+    """
     if type(module) is not TensorDictModule:  # subclasses (probabilistic, safe...) do more than call
-        return None
+        return None, False
     reads = [unravel_key(key) for key in module.in_keys]
     writes = [unravel_key(key) for key in module.out_keys]
-    if reads != [*state_keys, action_key] or writes != state_keys:
-        return None
-    if module._forward_hooks or module._forward_pre_hooks:
-        return None
-    return module.module
+    if reads != [*state_keys, action_key] or module._forward_hooks or module._forward_pre_hooks:
+        return None, False
+    if writes == state_keys:
+        return module.module, False
+    if reward_key is not None and writes == [*state_keys, reward_key]:
+        return module.module, True
+    return None, False
