@@ -50,11 +50,11 @@ def make_planner(name: str, planning: LatentPlanning, by_goal: bool, horizon: in
     if name == "grasp":
         reward = {} if by_goal else {"reward_key": "reward", "reward_weight": 1.0}
         # The method's own learning rates (GRASPPlanner's defaults), made for latent spaces; warm
-        # started from the previous step's plan, so 40 iterations a step suffice.
+        # started from the previous step's plan, so 30 iterations a step suffice.
         return GRASPPlanner(
             env,
             horizon,
-            optim_steps=10 if quick else 40,
+            optim_steps=10 if quick else 30,
             num_restarts=2 if quick else 4,
             generator=torch.Generator().manual_seed(seed),
             **reward,
@@ -78,8 +78,8 @@ def run_episode(env, policy, start: np.ndarray, goal: np.ndarray, steps: int) ->
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--episodes", type=int, default=4, help="episodes per planner and task")
-    parser.add_argument("--steps", type=int, default=80, help="steps per episode")
+    parser.add_argument("--episodes", type=int, default=3, help="episodes per planner and task")
+    parser.add_argument("--steps", type=int, default=60, help="steps per episode")
     parser.add_argument("--horizon", type=int, default=30, help="the planners' horizon (replanned every step)")
     parser.add_argument(
         "--success-radius", type=float, default=0.1,

@@ -45,7 +45,7 @@ def test_images_show_the_wall_and_move_with_the_point_below_a_pixel():
     render = PointMassPixels(task)
     images = render(torch.tensor([[-0.5, 0.2], [-0.49, 0.2], [0.5, -0.5]]))
     wall = torch.as_tensor(task.blocked(render.centers.reshape(-1, 2).numpy()).reshape(64, 64))
-    far_from_point = (render.centers - torch.tensor([-0.5, 0.2])).norm(dim=-1) > 0.5
+    far_from_point = (render.centers - torch.tensor([-0.5, 0.2])).norm(dim=-1) > 1.0  # 6.7 blob sigmas
     assert torch.equal(images[0, 1][far_from_point & wall], torch.full_like(images[0, 1][far_from_point & wall], 0.5))
     assert float(images[0][:, far_from_point & ~wall].abs().max()) < 1e-6  # black elsewhere
     # A move of 0.01 (a third of a pixel) changes the image, smoothly.
