@@ -346,3 +346,13 @@ def test_a_warm_started_replan_is_never_worse_than_the_shifted_previous_plan():
     for action in shifted:
         state = PointMass()(state, action)
     assert replan.goal_distance <= (state - td["goal"]).norm() + 1e-6, (replan.goal_distance, state)
+
+
+@pytest.mark.parametrize("planner_class", [GRASPPlanner, GradientPlanner])
+def test_a_batch_of_states_without_a_batch_size_is_refused_with_the_fix(planner_class):
+    env = TransitionModelEnv(SmoothWallDoor(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+    planner = planner_class(env, 5, optim_steps=2)
+    unbatched = TensorDict(observation=torch.zeros(3, 2), goal=torch.ones(3, 2))
+    with pytest.raises(ValueError, match=r"'observation' has shape \(3, 2\).*batch_size=\[3\]"):
+        planner.plan(unbatched)
+    assert planner.plan(TensorDict(observation=torch.zeros(3, 2), goal=torch.ones(3, 2), batch_size=[3])).actions.shape == (3, 5, 2)

@@ -28,6 +28,19 @@ class StateView:
 
     Keyword Args:
         description (str): what the tier prints about its model. Defaults to ``""``.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from torchrl.data import Bounded, Unbounded
+        >>> from torchrl_grasp import TransitionModelEnv
+        >>> class PointMass(torch.nn.Module):
+        ...     def forward(self, state, action):
+        ...         return state + 0.1 * action
+        >>> view = StateView(TransitionModelEnv(PointMass(), Unbounded(2), Bounded(-1.0, 1.0, (2,))))
+        >>> problem = view.planner_input(TensorDict(observation=torch.zeros(2), goal=torch.ones(2), is_success=torch.tensor(False)))
+        >>> sorted(problem.keys()), view.predicted_final(problem, torch.ones(3, 2))
+        (['goal', 'observation'], tensor([0.3000, 0.3000]))
     """
 
     success_radius_in_model_units = True  # the state is the real state: a radius means the same in both
@@ -59,6 +72,20 @@ class PixelView:
 
     Args:
         pixel_model (PixelWorldModel): the tier's model.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from torchrl_grasp.dreamer import PixelModelConfig, RSSMSize, load_or_train_pixel_model
+        >>> tiny = PixelModelConfig(size=RSSMSize(4, 8, 8, 2, 2), episodes=16, episode_steps=12, train_steps=2, batch_size=2, window=4)
+        >>> view = PixelView(load_or_train_pixel_model(tiny, cache_directory=Path(tempfile.mkdtemp()), progress=False))
+        >>> problem = view.planner_input(TensorDict(observation=torch.tensor([-0.5, 0.0]), goal=torch.tensor([0.5, 0.0])))
+        >>> sorted(map(str, problem.keys(True, True)))  # latents only: no position reaches the planners
+        ["('goal', 'belief')", "('goal', 'state')", 'belief', 'state']
+        >>> view.predicted_final(problem, torch.zeros(4, 2)).shape  # the probe's reading of the plan's end
+        torch.Size([2])
     """
 
     success_radius_in_model_units = False  # latent distances are not positions

@@ -35,6 +35,18 @@ class PixelEpisodes:
     Attributes:
         actions (Tensor): ``[E, L + 1, 2]``, row 0 of each episode zero.
         positions (Tensor): ``[E, L + 1, 2]``, the position after each step's action.
+
+    Examples:
+        >>> import torch
+        >>> from torchrl_grasp.dreamer import PointMassPixels
+        >>> from torchrl_grasp.envs import WallDoorEnv
+        >>> data = PixelEpisodes.collect(WallDoorEnv(), 8, 20, generator=torch.Generator().manual_seed(0))
+        >>> train, held_out = data.split(2)
+        >>> len(train.actions), len(held_out.actions)
+        (6, 2)
+        >>> batch = train.windows(4, 5, PointMassPixels(WallDoorEnv()), (0.5, -0.5), (16, 64), generator=torch.Generator())
+        >>> batch.batch_size, batch["next", "pixels"].shape, batch["next", "reward"].shape
+        (torch.Size([4, 5]), torch.Size([4, 5, 3, 64, 64]), torch.Size([4, 5, 1]))
     """
 
     actions: Tensor

@@ -35,6 +35,17 @@ def pixel_env(pixel_model: PixelWorldModel, **kwargs) -> TransformedEnv:
     ``"pixels"`` and ``"goal_pixels"`` ``[3, 64, 64]`` are the renderings of ``"observation"``
     and ``"goal"``; a ``StepCounter`` adds ``"step_count"``, which tells :class:`LatentMPC` that
     an episode began. ``kwargs`` go to :func:`~torchrl_grasp.envs.make_env`.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from torchrl_grasp.dreamer import PixelModelConfig, RSSMSize, load_or_train_pixel_model
+        >>> tiny = PixelModelConfig(size=RSSMSize(4, 8, 8, 2, 2), episodes=16, episode_steps=12, train_steps=2, batch_size=2, window=4)
+        >>> pixel_model = load_or_train_pixel_model(tiny, cache_directory=Path(tempfile.mkdtemp()), progress=False)
+        >>> env = pixel_env(pixel_model, success_threshold=0.1)
+        >>> td = env.reset(options={"start": [-0.5, 0.0], "goal": [0.5, 0.0]})
+        >>> td["pixels"].shape, td["goal_pixels"].shape, int(td["step_count"])
+        (torch.Size([3, 64, 64]), torch.Size([3, 64, 64]), 0)
     """
     config = pixel_model.config
     env = make_env(config.env_id, **{**dict(config.env_kwargs), **kwargs})
@@ -55,6 +66,20 @@ class LatentPlanning:
             ``("state", "belief")``: the whole latent.
         settle_steps (int): filter steps that turn a goal image into a latent
             (see :meth:`LatentFilter.encode`). Defaults to ``3``.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from torchrl_grasp.dreamer import PixelModelConfig, RSSMSize, load_or_train_pixel_model
+        >>> tiny = PixelModelConfig(size=RSSMSize(4, 8, 8, 2, 2), episodes=16, episode_steps=12, train_steps=2, batch_size=2, window=4)
+        >>> pixel_model = load_or_train_pixel_model(tiny, cache_directory=Path(tempfile.mkdtemp()), progress=False)
+        >>> planning = LatentPlanning(pixel_model, goal_keys=["state"])
+        >>> images = pixel_model.renderer(torch.tensor([[-0.5, 0.0], [0.5, 0.0]]))
+        >>> problem = planning.planner_input(planning.latent_filter.observe(images[0]), goal_pixels=images[1])
+        >>> sorted(map(str, problem.keys(True, True)))
+        ["('goal', 'state')", 'belief', 'state']
+        >>> planning.predicted_positions(problem, torch.zeros(5, 2)).shape  # the probe's reading of 5 steps
+        torch.Size([6, 2])
     """
 
     def __init__(
@@ -119,6 +144,20 @@ class LatentMPC(TensorDictModuleBase):
 
     Keyword Args:
         by_goal (bool): plan to ``"goal_pixels"`` (else by reward). Defaults to ``True``.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from torchrl_grasp.dreamer import PixelModelConfig, RSSMSize, load_or_train_pixel_model
+        >>> tiny = PixelModelConfig(size=RSSMSize(4, 8, 8, 2, 2), episodes=16, episode_steps=12, train_steps=2, batch_size=2, window=4)
+        >>> pixel_model = load_or_train_pixel_model(tiny, cache_directory=Path(tempfile.mkdtemp()), progress=False)
+        >>> from torchrl_grasp import GRASPPlanner
+        >>> planning = LatentPlanning(pixel_model)
+        >>> policy = LatentMPC(planning, GRASPPlanner(planning.goal_env(), 5, optim_steps=3))
+        >>> env = pixel_env(pixel_model)
+        >>> rollout = env.rollout(4, policy, tensordict=env.reset(options={"start": [-0.5, 0.0], "goal": [0.5, 0.0]}))
+        >>> rollout["action"].shape, sorted(policy.in_keys)  # it never reads the position
+        (torch.Size([4, 2]), ['goal_pixels', 'pixels', 'step_count'])
     """
 
     def __init__(self, planning: LatentPlanning, planner: TensorDictModuleBase, *, by_goal: bool = True):

@@ -35,6 +35,14 @@ class PriorMeanStep(nn.Module):
 
     Returning exactly the next state keys lets the planners call it on plain tensors (see
     :class:`~torchrl_grasp.world_models.WorldModelStep`), and it never draws from the global RNG.
+
+    Examples:
+        >>> from torchrl.data import Bounded
+        >>> prior = RSSMPrior(Bounded(-1.0, 1.0, (2,)), hidden_dim=6, rnn_hidden_dim=6, state_dim=4, action_dim=2)
+        >>> state, belief, action = torch.zeros(3, 4), torch.zeros(3, 6), torch.ones(3, 2)
+        >>> mean, next_belief = PriorMeanStep(prior)(state, belief, action)
+        >>> torch.equal(mean, prior(state, belief, action)[0]), next_belief.shape
+        (True, torch.Size([3, 6]))
     """
 
     def __init__(self, prior: RSSMPrior):
@@ -53,12 +61,21 @@ class RSSMSize:
     Args:
         state_dim (int): the stochastic state. Defaults to ``16``.
         belief_dim (int): the GRU's deterministic belief. Defaults to ``64``.
-        hidden_dim (int): the prior's and posterior's hidden layers. Defaults to ``64``.
+        hidden_dim (int): the prior's and posterior's hidden layers; must equal ``belief_dim``
+            (TorchRL's ``RSSMPrior`` applies a ``hidden_dim`` layer to the belief). Defaults to ``64``.
         encoder_channels (int): channels of the encoder's first convolution (doubled per layer).
             Defaults to ``8``.
         decoder_channels (int): channels of the decoder's last transposed convolution.
             Defaults to ``8``.
         reward_hidden (int): the reward MLP's width (two hidden layers). Defaults to ``64``.
+
+    Examples:
+        >>> RSSMSize()
+        RSSMSize(state_dim=16, belief_dim=64, hidden_dim=64, encoder_channels=8, decoder_channels=8, reward_hidden=64)
+        >>> from torchrl.data import Bounded
+        >>> model = RSSMWorldModel(Bounded(-1.0, 1.0, (2,)), RSSMSize(state_dim=4, belief_dim=8, hidden_dim=8))
+        >>> model.initial_latent([2])["belief"].shape
+        torch.Size([2, 8])
     """
 
     state_dim: int = 16
@@ -99,6 +116,11 @@ class RSSMWorldModel(nn.Module):
 
     def __init__(self, action_spec: TensorSpec, size: RSSMSize = RSSMSize(), *, probe_dim: int = 2):
         super().__init__()
+        if size.hidden_dim != size.belief_dim:
+            raise ValueError(
+                f"RSSMSize needs hidden_dim == belief_dim (TorchRL's RSSMPrior maps the belief with a "
+                f"hidden_dim x hidden_dim layer), got hidden_dim={size.hidden_dim}, belief_dim={size.belief_dim}."
+            )
         action_dim = action_spec.shape[-1]
         latent_dim = size.state_dim + size.belief_dim
         self.size, self.action_spec = size, action_spec

@@ -29,6 +29,22 @@ class PlanResult:
             a serial rollout counts ``T``).
         predicted_return (Tensor or None): when planning by reward, the sum of the world
             model's rewards along the rollout, ``[*B]``; else ``None``.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from torchrl.data import Bounded, Unbounded
+        >>> from torchrl_grasp import GRASPPlanner, TransitionModelEnv
+        >>> class PointMass(torch.nn.Module):
+        ...     def forward(self, state, action):
+        ...         return state + 0.1 * action
+        >>> env = TransitionModelEnv(PointMass(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+        >>> batch = TensorDict(observation=torch.zeros(3, 2), goal=torch.ones(3, 2) * 0.4, batch_size=[3])
+        >>> result = GRASPPlanner(env, 8, optim_steps=50).plan(batch)
+        >>> result.actions.shape, result.virtual_states["observation"].shape, result.rollout.batch_size
+        (torch.Size([3, 8, 2]), torch.Size([3, 9, 2]), torch.Size([3, 9]))
+        >>> result.goal_distance.shape, result.predicted_return  # planned to a goal, not by reward
+        (torch.Size([3]), None)
     """
 
     actions: Tensor

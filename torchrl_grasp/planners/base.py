@@ -146,6 +146,7 @@ class GoalPlanner(MPCPlannerBase):
         The input is not modified. Gradients are enabled inside (collectors call policies under
         ``torch.no_grad()``), and none is left on the world model's parameters.
         """
+        self._check_state_shapes(tensordict)
         with torch.enable_grad():
             problem = read_problem(
                 tensordict, self.state_keys, self.goal_key, self.num_restarts, goal_optional=self.reward_key is not None
@@ -155,6 +156,22 @@ class GoalPlanner(MPCPlannerBase):
 
     def _plan(self, problem: PlanningProblem) -> PlanResult:
         raise NotImplementedError
+
+    def _check_state_shapes(self, tensordict: TensorDictBase) -> None:
+        """A state whose shape after the tensordict's batch dims is not the env's spec is refused:
+        most often a batch of states in a tensordict whose ``batch_size`` was left empty."""
+        spec = self.env.full_observation_spec
+        for key in self.state_keys:
+            value = tensordict.get(key, None)
+            if value is None or key not in spec.keys(True, True):
+                continue
+            feature_shape, expected = value.shape[tensordict.batch_dims :], spec[key].shape[len(self.env.batch_size) :]
+            if feature_shape != expected:
+                raise ValueError(
+                    f"The state {key!r} has shape {tuple(feature_shape)} after the tensordict's batch dims "
+                    f"{tuple(tensordict.batch_size)}, but the env's spec says {tuple(expected)}. For a batch of "
+                    f"states, give the tensordict that batch size (TensorDict(..., batch_size=[{value.shape[0]}]))."
+                )
 
     # -- plans, rollouts ----------------------------------------------------------------------
 
