@@ -116,5 +116,16 @@ def run(args: argparse.Namespace) -> demo.DemoResult:
 
 
 def main(argv=None) -> demo.DemoResult:
-    """``python -m torchrl_grasp.demo [argv]``."""
+    """``python -m torchrl_grasp.demo [argv]`` (and ``torchrl-grasp demo [argv]``), through :func:`run`.
+
+    Examples:
+        >>> import os, tempfile
+        >>> os.environ["TORCHRL_GRASP_CACHE"] = tempfile.mkdtemp()
+        >>> result = main(["--quick", "--tasks", "1", "--horizon", "10", "--threads", "1", "--out", tempfile.mkdtemp()])  # doctest: +ELLIPSIS
+        World model trained and saved to ...
+        >>> del os.environ["TORCHRL_GRASP_CACHE"]
+        >>> print(result.table)  # doctest: +ELLIPSIS
+        | planner | reached the goal | median plan time |
+        ...
+    """
     return run(build_parser().parse_args(argv))

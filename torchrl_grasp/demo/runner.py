@@ -116,6 +116,15 @@ def run_demo(
     the table, and writes ``out/demo.png`` (see :func:`~torchrl_grasp.demo.plot.plot_outcomes`).
 
     ``quick_run`` trains a tiny model and plans with the benchmark's ``--quick`` iterations.
+
+    Examples:
+        >>> import os, tempfile
+        >>> os.environ["TORCHRL_GRASP_CACHE"] = tempfile.mkdtemp()  # a fresh cache: the tiny model is trained
+        >>> result = run_demo(horizon=10, tasks=1, out=Path(tempfile.mkdtemp()), quick_run=True)  # doctest: +ELLIPSIS
+        World model trained and saved to ...
+        >>> del os.environ["TORCHRL_GRASP_CACHE"]
+        >>> len(result.outcomes), sorted(result.outcomes[0].episodes), result.figure.name, result.figure.exists()
+        (1, ['cem', 'grasp'], 'demo.png', True)
     """
     bench_env = quick(SUITE["walldoor"]) if quick_run else SUITE["walldoor"]
     learned = load_or_train(bench_env.model, progress=True)
