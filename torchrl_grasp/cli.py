@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark_parser = commands.add_parser(
         "benchmark",
         help="success rate and time to success vs horizon, per planner and env (tables, JSON, plot)",
-        description=benchmark.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=benchmark.DESCRIPTION,
+        formatter_class=benchmark.HelpFormatter,
     )
     benchmark.build_parser(benchmark_parser)
     return parser
