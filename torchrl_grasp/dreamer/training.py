@@ -41,7 +41,7 @@ class PixelModelConfig:
         episodes (int): random episodes collected. Defaults to ``4000``.
         episode_steps (int): steps per episode. Defaults to ``48``.
         max_hold_steps (int): actions are held 1 to this many steps. Defaults to ``10``.
-        train_steps (int): Adam steps. Defaults to ``4000``.
+        train_steps (int): Adam steps. Defaults to ``8000``.
         batch_size (int): windows per step. Defaults to ``8``.
         window (int): steps per window. Defaults to ``12``.
         lr (float): Adam's learning rate. Defaults to ``3e-3``.
@@ -66,7 +66,7 @@ class PixelModelConfig:
     episodes: int = 4000
     episode_steps: int = 48
     max_hold_steps: int = 10
-    train_steps: int = 4000
+    train_steps: int = 8000
     batch_size: int = 8
     window: int = 12
     lr: float = 3e-3
