@@ -101,7 +101,18 @@ def default_threads() -> int:
 
 
 def run(args: argparse.Namespace) -> demo.DemoResult:
-    """Runs the demo that ``args`` (from :func:`build_parser`) describe, timed."""
+    """Runs the demo that ``args`` (from :func:`build_parser`) describe, timed.
+
+    Examples:
+        >>> import os, tempfile
+        >>> os.environ["TORCHRL_GRASP_CACHE"] = tempfile.mkdtemp()
+        >>> args = build_parser().parse_args(["--quick", "--tasks", "1", "--horizon", "10", "--threads", "1", "--out", tempfile.mkdtemp()])
+        >>> result = run(args)  # doctest: +ELLIPSIS
+        World model trained and saved to ...
+        >>> del os.environ["TORCHRL_GRASP_CACHE"]
+        >>> len(result.outcomes), result.figure.exists()
+        (1, True)
+    """
     torch.set_num_threads(args.threads or default_threads())
     began = time.perf_counter()
     result = demo.run_demo(
