@@ -139,9 +139,15 @@ def test_grasp_and_torchrl_cem_raise_the_learned_return_on_the_dreamer_env(tmp_p
     grasp = GRASPPlanner(env, 10, 100, reward_key="reward", generator=torch.Generator().manual_seed(0))
     grasp_return = float(step.rollout(begin, grasp.plan(start.clone()).actions[None], with_reward=True)[1].sum())
     assert grasp_return > zero_return + 0.05, (grasp_return, zero_return)
+    # TorchRL's CEMPlanner as the policy in the model, replanning at every one of 10 steps.
     torch.manual_seed(0)
-    cem_action = CEMPlanner(env, 10, 5, 64, 8)(start.clone())["action"]
-    assert cem_action.shape == (2,) and bool(cem_action.abs().max() <= 1)
+    cem, latent, cem_return = CEMPlanner(env, 10, 5, 64, 8), start.clone(), 0.0
+    for _ in range(10):
+        action = cem(latent.clone())["action"]
+        assert action.shape == (2,) and bool(action.abs().max() <= 1)
+        (state, belief), reward = step.with_reward([latent["state"][None], latent["belief"][None]], action[None])
+        latent, cem_return = TensorDict(state=state[0], belief=belief[0]), cem_return + float(reward)
+    assert cem_return > zero_return + 0.05, (cem_return, zero_return)
 
 
 def test_latent_mpc_acts_from_images_only_and_starts_each_episode_afresh(quick_model):
@@ -165,6 +171,9 @@ def test_latent_mpc_acts_from_images_only_and_starts_each_episode_afresh(quick_m
     second = planning.latent_filter.observe(rollout["pixels"][1], torch.tensor([0.5, 0.0]), first)
     torch.testing.assert_close(seen[0]["state"], first["state"])
     torch.testing.assert_close(seen[1]["state"], second["state"])
+    goal = planning.goal_latent(rollout["goal_pixels"][0])  # encoded once, the same at every step
+    for problem in seen[:3]:
+        torch.testing.assert_close(problem["goal", "belief"], goal["belief"])
     # A new episode (step_count 0) starts from the zero latent again.
     env.rollout(1, policy, tensordict=env.reset(options={"start": [-0.5, 0.0], "goal": [0.5, 0.0]}), auto_reset=False)
     torch.testing.assert_close(seen[-1]["state"], first["state"])

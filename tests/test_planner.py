@@ -11,6 +11,7 @@ from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import GymEnv
 
 from torchrl_grasp import GradientPlanner, GRASPPlanner, TransitionModelEnv
+from torchrl_grasp.planners import GoalCEMPlanner
 from torchrl_grasp.planners._common import read_problem
 from torchrl_grasp.world_models.analytic import SmoothWallDoor, wall_crossing_pairs
 
@@ -348,7 +349,7 @@ def test_a_warm_started_replan_is_never_worse_than_the_shifted_previous_plan():
     assert replan.goal_distance <= (state - td["goal"]).norm() + 1e-6, (replan.goal_distance, state)
 
 
-@pytest.mark.parametrize("planner_class", [GRASPPlanner, GradientPlanner])
+@pytest.mark.parametrize("planner_class", [GRASPPlanner, GradientPlanner, GoalCEMPlanner])
 def test_a_batch_of_states_without_a_batch_size_is_refused_with_the_fix(planner_class):
     env = TransitionModelEnv(SmoothWallDoor(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
     planner = planner_class(env, 5, optim_steps=2)

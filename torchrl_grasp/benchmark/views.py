@@ -101,7 +101,7 @@ class PixelView:
 
     def planner_input(self, tensordict: TensorDictBase) -> TensorDictBase:
         latent = self.planning.latent_filter.observe(self.render(tensordict["observation"]))
-        return self.planning.planner_input(latent, self.render(tensordict["goal"]))
+        return self.planning.planner_input(latent, self.planning.goal_latent(self.render(tensordict["goal"])))
 
     def predicted_final(self, planner_input: TensorDictBase, actions: Tensor) -> Tensor:
         """The probe's reading ``[2]`` of the latent the model reaches after ``actions`` ``[T, A]``."""

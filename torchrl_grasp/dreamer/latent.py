@@ -42,32 +42,27 @@ class LatentFilter:
         self.model = model
 
     @torch.no_grad()
+    def embed(self, pixels: Tensor) -> Tensor:
+        """The encoder's embedding ``[*B, E]`` of images ``[*B, 3, 64, 64]``, in one batched call."""
+        if pixels.shape[-3:] != (3, 64, 64):
+            raise ValueError(f"pixels must be [..., 3, 64, 64], got {tuple(pixels.shape)}.")
+        return self.model.encoder(pixels)
+
+    @torch.no_grad()
     def observe(
         self, pixels: Tensor, action: Tensor | None = None, latent: TensorDictBase | None = None
     ) -> TensorDict:
         """One filter step: the latent ``[*B]`` after ``action`` from ``latent`` (zeros if ``None``) and seeing ``pixels``."""
-        batch = pixels.shape[:-3]
-        if pixels.shape[-3:] != (3, 64, 64):
-            raise ValueError(f"pixels must be [..., 3, 64, 64], got {tuple(pixels.shape)}.")
-        latent = self.model.initial_latent(batch) if latent is None else latent
-        if action is None:
-            action = torch.zeros(*batch, *self.model.action_spec.shape)
-        rows = batch.numel()  # the prior's GRUCell takes a 1-D batch
-        _, _, _, belief = self.model.prior(
-            latent["state"].reshape(rows, -1), latent["belief"].reshape(rows, -1), action.reshape(rows, -1)
-        )
-        embedding = self.model.encoder(pixels.reshape(rows, 3, 64, 64))
-        state, _, _ = self.model.posterior(belief, embedding)
-        return TensorDict(state=state.reshape(*batch, -1), belief=belief.reshape(*batch, -1), batch_size=batch)
+        return self._advance(self.embed(pixels), action, latent)
 
     @torch.no_grad()
     def encode(self, pixels: Tensor, settle_steps: int = 3) -> TensorDict:
         """The latent ``[*B]`` of images ``[*B, 3, 64, 64]``: the filter after ``settle_steps`` zero actions seeing them."""
         if settle_steps < 1:
             raise ValueError(f"settle_steps must be at least 1, got {settle_steps}.")
-        latent = None
+        embedding, latent = self.embed(pixels), None
         for _ in range(settle_steps):
-            latent = self.observe(pixels, latent=latent)
+            latent = self._advance(embedding, None, latent)
         return latent
 
     @torch.no_grad()
@@ -75,9 +70,24 @@ class LatentFilter:
         """Latents ``[*B, T]`` of a sequence: ``pixels[..., t, :, :, :]`` seen after ``actions[..., t, :]``.
 
         ``actions[..., 0, :]`` is the action before the first image (zero at an episode's start).
+        The images are encoded in one call; only the recurrent step runs per time step.
         """
+        embeddings = self.embed(pixels)
         latent, latents = None, []
-        for t in range(pixels.shape[-4]):
-            latent = self.observe(pixels.select(-4, t), actions.select(-2, t), latent)
+        for t in range(embeddings.shape[-2]):
+            latent = self._advance(embeddings.select(-2, t), actions.select(-2, t), latent)
             latents.append(latent)
         return torch.stack(latents, dim=-1)
+
+    def _advance(self, embedding: Tensor, action: Tensor | None, latent: TensorDictBase | None) -> TensorDict:
+        """The prior advances the belief from ``latent`` with ``action``; the posterior's mean reads ``embedding``."""
+        batch = embedding.shape[:-1]
+        latent = self.model.initial_latent(batch) if latent is None else latent
+        if action is None:
+            action = torch.zeros(*batch, *self.model.action_spec.shape)
+        rows = batch.numel()  # the prior's GRUCell takes a 1-D batch
+        _, _, _, belief = self.model.prior(
+            latent["state"].reshape(rows, -1), latent["belief"].reshape(rows, -1), action.reshape(rows, -1)
+        )
+        state, _, _ = self.model.posterior(belief, embedding.reshape(rows, -1))
+        return TensorDict(state=state.reshape(*batch, -1), belief=belief.reshape(*batch, -1), batch_size=batch)

@@ -75,7 +75,7 @@ class LatentPlanning:
         >>> pixel_model = load_or_train_pixel_model(tiny, cache_directory=Path(tempfile.mkdtemp()), progress=False)
         >>> planning = LatentPlanning(pixel_model, goal_keys=["state"])
         >>> images = pixel_model.renderer(torch.tensor([[-0.5, 0.0], [0.5, 0.0]]))
-        >>> problem = planning.planner_input(planning.latent_filter.observe(images[0]), goal_pixels=images[1])
+        >>> problem = planning.planner_input(planning.latent_filter.observe(images[0]), planning.goal_latent(images[1]))
         >>> sorted(map(str, problem.keys(True, True)))
         ["('goal', 'state')", 'belief', 'state']
         >>> planning.predicted_positions(problem, torch.zeros(5, 2)).shape  # the probe's reading of 5 steps
@@ -111,11 +111,11 @@ class LatentPlanning:
         """The latent goal of goal images ``[*B, 3, 64, 64]``, restricted to ``goal_keys``."""
         return self.latent_filter.encode(goal_pixels, self.settle_steps).select(*self.goal_keys)
 
-    def planner_input(self, latent: TensorDictBase, goal_pixels: Tensor | None = None) -> TensorDict:
-        """``{state, belief}`` of ``latent``, and ``"goal"`` from ``goal_pixels`` when given."""
+    def planner_input(self, latent: TensorDictBase, goal: TensorDictBase | None = None) -> TensorDict:
+        """``{state, belief}`` of ``latent``, and ``"goal"`` (a :meth:`goal_latent`) when given."""
         out = latent.select("state", "belief").clone()
-        if goal_pixels is not None:
-            out.set("goal", self.goal_latent(goal_pixels))
+        if goal is not None:
+            out.set("goal", goal)
         return out
 
     @torch.no_grad()
@@ -167,6 +167,7 @@ class LatentMPC(TensorDictModuleBase):
         self.planning, self.planner, self.by_goal = planning, planner, by_goal
         self.latent: TensorDict | None = None
         self.last_action: Tensor | None = None
+        self._goal: tuple[Tensor, TensorDict] | None = None  # (goal image, its latent)
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         step_count = tensordict.get("step_count", None)
@@ -175,8 +176,14 @@ class LatentMPC(TensorDictModuleBase):
             if hasattr(self.planner, "reset"):
                 self.planner.reset()
         self.latent = self.planning.latent_filter.observe(tensordict["pixels"], self.last_action, self.latent)
-        goal = tensordict["goal_pixels"] if self.by_goal else None
+        goal = self._goal_latent(tensordict["goal_pixels"]) if self.by_goal else None
         problem = self.planning.planner_input(self.latent, goal)
         action = self.planner(problem)["action"]
         self.last_action = action
         return tensordict.set("action", action)
+
+    def _goal_latent(self, goal_pixels: Tensor) -> TensorDict:
+        """The goal image's latent, encoded again only when the image changes (not at every step)."""
+        if self._goal is None or not torch.equal(self._goal[0], goal_pixels):
+            self._goal = (goal_pixels, self.planning.goal_latent(goal_pixels))
+        return self._goal[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import cached_property
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -152,8 +153,9 @@ class PixelWorldModel:
     def latent_filter(self) -> LatentFilter:
         return LatentFilter(self.model)
 
-    @property
+    @cached_property
     def renderer(self) -> PointMassPixels:
+        """How the model's images are drawn (made once: it opens the task to draw its walls)."""
         return self.config.renderer()
 
 

@@ -10,6 +10,7 @@ import torch
 from tensordict import NestedKey, TensorDict, TensorDictBase, unravel_key
 from torch import Tensor
 from torchrl.data import TensorSpec
+from torchrl.envs import EnvBase
 
 
 @dataclass
@@ -116,10 +117,13 @@ def read_problem(
     goal_key: NestedKey,
     restarts: int,
     goal_optional: bool = False,
+    expected_shapes: Sequence[torch.Size | None] | None = None,
 ) -> PlanningProblem:
     """Reads the start state and the goal from ``tensordict`` and validates them.
 
     With ``goal_optional`` (planning by reward), a missing goal gives a problem without one.
+    ``expected_shapes`` (see :func:`spec_feature_shapes`) are the state's shapes after the batch
+    dims, per state key (``None`` where unknown); a state of another shape is refused.
     """
     batch = tensordict.batch_size
     present = set(map(unravel_key, tensordict.keys(True, True)))
@@ -128,6 +132,13 @@ def read_problem(
         raise KeyError(f"The input tensordict lacks the state keys {missing} (it holds {sorted(map(str, present))}).")
     start = [tensordict.get(key) for key in state_keys]
     feature_shapes = [x.shape[len(batch) :] for x in start]
+    for key, shape, expected in zip(state_keys, feature_shapes, expected_shapes or [None] * len(state_keys)):
+        if expected is not None and shape != expected:
+            raise ValueError(
+                f"The state {key!r} has shape {tuple(shape)} after the tensordict's batch dims "
+                f"{tuple(batch)}, but the env's spec says {tuple(expected)}. For a batch of states, give the "
+                f"tensordict that batch size (TensorDict(..., batch_size=[{tensordict.get(key).shape[0]}]))."
+            )
     goal_value = tensordict.get(goal_key, None)
     if goal_value is None and goal_optional:
         goal_parts = {}
@@ -180,6 +191,22 @@ def read_problem(
         start=[flat(x) for x in start],
         goal={index: flat(value).to(start[index].dtype) for index, value in goal.items()},
     )
+
+
+def spec_feature_shapes(env: EnvBase, state_keys: Sequence[NestedKey]) -> list[torch.Size | None]:
+    """The shape of each state key in ``env``'s observation spec after the env's batch dims; ``None``
+    for a key the spec does not hold. What :func:`read_problem` checks the input against.
+
+    Examples:
+        >>> from torchrl.data import Bounded, Unbounded
+        >>> from torchrl_grasp import TransitionModelEnv
+        >>> env = TransitionModelEnv(torch.nn.Identity(), Unbounded(3), Bounded(-1.0, 1.0, (2,)))
+        >>> spec_feature_shapes(env, ["observation", "elsewhere"])
+        [torch.Size([3]), None]
+    """
+    spec = env.full_observation_spec
+    present = set(map(unravel_key, spec.keys(True, True)))
+    return [spec[key].shape[len(env.batch_size) :] if unravel_key(key) in present else None for key in state_keys]
 
 
 def action_bounds(spec: TensorSpec, action_shape: torch.Size) -> tuple[Tensor, Tensor] | None:

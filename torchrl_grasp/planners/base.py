@@ -22,6 +22,7 @@ from torchrl_grasp.planners._common import (
     pick_restart,
     read_problem,
     serial_rollout,
+    spec_feature_shapes,
 )
 from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
 
@@ -127,6 +128,7 @@ class GoalPlanner(MPCPlannerBase):
         self.reward_key = None if reward_key is None else unravel_key(reward_key)
         self.reward_weight = reward_weight
         self.model_step = WorldModelStep(env.world_model, self.state_keys, self.action_key, self.reward_key)
+        self.state_shapes = spec_feature_shapes(env, self.state_keys)
         self.action_shape = self.action_spec.shape[len(env.batch_size) :]
         self.bounds = action_bounds(self.action_spec, self.action_shape)
         self._previous = None
@@ -146,32 +148,20 @@ class GoalPlanner(MPCPlannerBase):
         The input is not modified. Gradients are enabled inside (collectors call policies under
         ``torch.no_grad()``), and none is left on the world model's parameters.
         """
-        self._check_state_shapes(tensordict)
         with torch.enable_grad():
             problem = read_problem(
-                tensordict, self.state_keys, self.goal_key, self.num_restarts, goal_optional=self.reward_key is not None
+                tensordict,
+                self.state_keys,
+                self.goal_key,
+                self.num_restarts,
+                goal_optional=self.reward_key is not None,
+                expected_shapes=self.state_shapes,
             )
             self._model_calls = 0
             return self._plan(problem)
 
     def _plan(self, problem: PlanningProblem) -> PlanResult:
         raise NotImplementedError
-
-    def _check_state_shapes(self, tensordict: TensorDictBase) -> None:
-        """A state whose shape after the tensordict's batch dims is not the env's spec is refused:
-        most often a batch of states in a tensordict whose ``batch_size`` was left empty."""
-        spec = self.env.full_observation_spec
-        for key in self.state_keys:
-            value = tensordict.get(key, None)
-            if value is None or key not in spec.keys(True, True):
-                continue
-            feature_shape, expected = value.shape[tensordict.batch_dims :], spec[key].shape[len(self.env.batch_size) :]
-            if feature_shape != expected:
-                raise ValueError(
-                    f"The state {key!r} has shape {tuple(feature_shape)} after the tensordict's batch dims "
-                    f"{tuple(tensordict.batch_size)}, but the env's spec says {tuple(expected)}. For a batch of "
-                    f"states, give the tensordict that batch size (TensorDict(..., batch_size=[{value.shape[0]}]))."
-                )
 
     # -- plans, rollouts ----------------------------------------------------------------------
 

@@ -34,7 +34,13 @@ from torch import Tensor
 from torchrl.envs.model_based import ModelBasedEnvBase
 from torchrl.modules.planners import CEMPlanner, MPPIPlanner
 
-from torchrl_grasp.planners._common import PlanResult, goal_distance, read_problem, serial_rollout
+from torchrl_grasp.planners._common import (
+    PlanResult,
+    goal_distance,
+    read_problem,
+    serial_rollout,
+    spec_feature_shapes,
+)
 from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
 
 
@@ -72,11 +78,12 @@ class _GoalSampling:
         )
         self.generator = generator if generator is not None else torch.Generator(env.device).manual_seed(0)
         self.model_step = WorldModelStep(env.world_model, self.state_keys, self.action_key)
+        self.state_shapes = spec_feature_shapes(env, self.state_keys)
         self.action_shape = self.action_spec.shape
 
     def plan(self, tensordict: TensorDictBase) -> PlanResult:
         """TorchRL's planning, returning the whole plan ``[*B, T, *A]`` and its rollout through the model."""
-        problem = read_problem(tensordict, self.state_keys, self.goal_key, 1)
+        problem = read_problem(tensordict, self.state_keys, self.goal_key, 1, expected_shapes=self.state_shapes)
         batch, horizon = tensordict.batch_size, self.planning_horizon
         seed = int(torch.randint(2**62, (), generator=self.generator, device=self.generator.device))
         devices = [self.env.device] if self.env.device.type == "cuda" else []

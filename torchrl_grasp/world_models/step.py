@@ -109,7 +109,6 @@ class WorldModelStep:
             predictions = [out] if isinstance(out, Tensor) else list(out)
             if self.direct_writes_reward:
                 *predictions, reward = predictions
-                reward = reward.reshape(action.shape[0], -1).sum(-1) if with_reward else None
         else:
             td = TensorDict(batch_size=action.shape[:1], device=action.device)
             for key, value in zip(self.state_keys, states):
@@ -124,7 +123,7 @@ class WorldModelStep:
                         f"Planning by reward needs the world model to write the reward at reward_key="
                         f"{self.reward_key!r}; it wrote {sorted(map(str, out.keys(True, True)))}."
                     )
-                reward = reward.reshape(action.shape[0], -1).sum(-1)
+        reward = reward.reshape(action.shape[0], -1).sum(-1) if with_reward else None
         next_states = []
         for key, value, predicted in zip(self.state_keys, states, predictions):
             if predicted.shape != value.shape:
