@@ -45,6 +45,7 @@ from torchrl.data import Bounded, Unbounded
 from torchrl_grasp import GRASPPlanner, TransitionModelEnv
 from torchrl_grasp.ops import collocation_loss_reference
 from torchrl_grasp.planners._common import read_problem
+from torchrl_grasp.planners.descent import descend, plan_variable
 from torchrl_grasp.planners.grasp import _value
 
 ACTION_DIM = 2
@@ -126,10 +127,8 @@ def grasp_iteration(planner: GRASPPlanner, td: TensorDict):
 def per_step_loop(planner: GRASPPlanner, model: nn.Module, problem, actions, virtual):
     """The same iteration written as a Python loop over t, on copies of the same tensors."""
     (start,), goal = problem.start, problem.goal[0]
-    actions = actions.detach().clone().requires_grad_()
-    virtual = virtual[0].detach().clone().requires_grad_()
+    actions, virtual = plan_variable(actions), plan_variable(virtual[0])
     optimizer = planner._optimizer(actions, [virtual])
-    parameters = [virtual, actions]
     goal_weight = _value(planner.goal_weight, 0)
     noise_std = _value(planner.state_noise_std, 0)
     horizon = actions.shape[1]
@@ -140,10 +139,7 @@ def per_step_loop(planner: GRASPPlanner, model: nn.Module, problem, actions, vir
             state = start if t == 0 else virtual[:, t - 1].detach()
             predictions.append(model(state, actions[:, t]))
         loss = collocation_loss_reference(torch.stack(predictions, dim=1), virtual, goal, goal_weight)
-        grads = torch.autograd.grad(loss.sum(), parameters)
-        for parameter, grad in zip(parameters, grads):
-            parameter.grad = grad
-        optimizer.step()
+        descend(optimizer, loss, [virtual, actions])
         planner._perturb_and_project(problem, [virtual], actions, noise_std)
 
     return iteration

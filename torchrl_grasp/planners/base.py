@@ -24,6 +24,7 @@ from torchrl_grasp.planners._common import (
     serial_rollout,
     spec_feature_shapes,
 )
+from torchrl_grasp.planners.descent import descend, plan_variable
 from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
 
 
@@ -234,7 +235,7 @@ class GoalPlanner(MPCPlannerBase):
         rollout's), and its loss ``[N]`` written to ``history[step]`` when given. Returns the
         steps taken: fewer than ``steps`` when ``best`` reached ``stop_distance``.
         """
-        candidate = actions.detach().clone().requires_grad_()
+        candidate = plan_variable(actions)
         optimizer = torch.optim.Adam([candidate], lr=lr)
         taken = 0
         for step in range(steps):
@@ -246,8 +247,7 @@ class GoalPlanner(MPCPlannerBase):
                     history[step] = loss
             if self._reached(problem, best):
                 break
-            (candidate.grad,) = torch.autograd.grad(loss.sum(), [candidate])
-            optimizer.step()
+            descend(optimizer, loss, [candidate])
             with torch.no_grad():
                 candidate.copy_(self._clamp(candidate))
         with torch.no_grad():

@@ -93,7 +93,7 @@ class GradientPlanner(GoalPlanner):
             noise.view(-1, problem.restarts, *actions.shape[1:])[:, 0] = 0
             actions = self._clamp(actions + noise)
         actions, _ = self._warm_started(problem, actions, [])
-        history = torch.full((self.optim_steps, problem.num_plans), math.nan, device=actions.device)
+        history = actions.new_full((self.optim_steps, problem.num_plans), math.nan, dtype=problem.start[0].dtype)
         best = BestPlan()
         taken = self._shoot(problem, actions, self.optim_steps, self.lr, best, None, history)
         history = history[:taken]

@@ -12,6 +12,7 @@ from torchrl.envs.model_based import ModelBasedEnvBase
 
 from torchrl_grasp.ops import collocation_loss
 from torchrl_grasp.planners._common import BestPlan, PlanningProblem, PlanResult
+from torchrl_grasp.planners.descent import descend, plan_variable
 from torchrl_grasp.planners.base import GoalPlanner, check_positive_ints
 
 Schedule = float | Callable[[int], float]
@@ -182,7 +183,7 @@ class GRASPPlanner(GoalPlanner):
     def _plan(self, problem: PlanningProblem) -> PlanResult:
         actions, virtual = self._initial_plan(problem)
         optimizer = self._optimizer(actions, virtual)
-        history = torch.full((self.optim_steps, problem.num_plans), math.nan, device=actions.device)
+        history = actions.new_full((self.optim_steps, problem.num_plans), math.nan, dtype=problem.start[0].dtype)
         best = BestPlan()
         if self.warm_start and self._previous is not None:
             # The shifted previous plan is a candidate, so a replan never returns a worse one.
@@ -217,10 +218,7 @@ class GRASPPlanner(GoalPlanner):
         Returns the loss per plan ``[N]`` (detached).
         """
         loss = self._collocation_loss(problem, virtual, actions, _value(self.goal_weight, iteration))
-        parameters = [*virtual, actions]
-        for parameter, grad in zip(parameters, torch.autograd.grad(loss.sum(), parameters)):
-            parameter.grad = grad
-        optimizer.step()
+        descend(optimizer, loss, [*virtual, actions])
         self._perturb_and_project(problem, virtual, actions, _value(self.state_noise_std, iteration))
         return loss.detach()
 
@@ -255,7 +253,7 @@ class GRASPPlanner(GoalPlanner):
                         rollout = self._rollout(problem, actions)
                 virtual.append(rollout[index][:, 1:])
         actions, virtual = self._warm_started(problem, actions, virtual)
-        return actions.requires_grad_(), [v.detach().clone().requires_grad_() for v in virtual]
+        return plan_variable(actions), [plan_variable(v) for v in virtual]
 
     def _collocation_loss(self, problem: PlanningProblem, virtual: list[Tensor], actions: Tensor, goal_weight: float):
         """One batched world-model call over all plans and steps, then the fused loss ``[N]``."""

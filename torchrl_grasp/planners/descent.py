@@ -1,0 +1,51 @@
+"""One optimiser step on a plan's variables: the one place the package hands gradients to an optimiser."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def plan_variable(value: Tensor) -> Tensor:
+    """A fresh contiguous leaf holding ``value``, for an optimiser to own.
+
+    Examples:
+        >>> view = torch.arange(6.0).reshape(2, 3).t()  # a transposed view
+        >>> variable = plan_variable(view)
+        >>> variable.is_contiguous(), variable.requires_grad, torch.equal(variable, view)
+        (True, True, True)
+    """
+    return value.detach().clone(memory_format=torch.contiguous_format).requires_grad_()
+
+
+def descend(optimizer: torch.optim.Optimizer, loss: Tensor, variables: Sequence[Tensor]) -> None:
+    """Sets each of ``variables`` (contiguous leaves, see :func:`plan_variable`) its gradient of
+    ``loss.sum()``, contiguous, and takes one ``optimizer`` step.
+
+    ``torch.autograd.grad`` returns each gradient with the strides the model's backward gave
+    it: a slice of the gradient of ``torch.cat([state, action], -1)`` (strides ``(120, 6, 1)``
+    for an action ``[1, 20, 2]`` beside a 4-D state), or an expanded, zero-stride tensor when
+    the model sums the action. Fused Adam on CPU (torch 2.13) reads a gradient as if it were
+    laid out like its parameter, so it applies a wrong update to the first and NaN to the
+    second, silently. Every optimiser step on plan variables goes through here, so none does.
+    The model's parameters are not touched.
+
+    Examples:
+        >>> action = plan_variable(torch.zeros(1, 4, 2))
+        >>> optimizer = torch.optim.Adam([action], lr=0.1, fused=True)
+        >>> loss = (0.1 * action.sum(-1, keepdim=True) - 1.0).square().sum()  # a zero-stride gradient
+        >>> descend(optimizer, loss, [action])
+        >>> action  # Adam's first step: lr times the sign of the gradient, everywhere
+        tensor([[[0.1000, 0.1000],
+                 [0.1000, 0.1000],
+                 [0.1000, 0.1000],
+                 [0.1000, 0.1000]]], requires_grad=True)
+    """
+    gradients = torch.autograd.grad(loss.sum(), list(variables))
+    for variable, gradient in zip(variables, gradients):
+        if not variable.is_contiguous():
+            raise ValueError(f"descend needs contiguous variables (see plan_variable), got strides {variable.stride()}.")
+        variable.grad = gradient.contiguous()
+    optimizer.step()
