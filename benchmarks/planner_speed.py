@@ -4,25 +4,25 @@ The world model is a residual MLP ``s' = s + MLP(cat(s, a))`` (two hidden layers
 state dim ``D``, action dim 2) wrapped in :class:`torchrl_grasp.TransitionModelEnv`. For each
 (B, T, D, width) the script measures, side by side in one run:
 
-- **iteration**: one loop iteration of ``GRASPPlanner._plan``, by calling the planner's own
-  ``_iteration``: one batched world-model call through ``WorldModelStep`` plus the fused loss,
-  ``torch.autograd.grad`` w.r.t. the virtual states and the actions, the (fused) Adam step, and
-  the noise and bounds of ``_perturb_and_project``.
+- **iteration**: one loop iteration of ``GRASPPlanner._solve``, by calling the planner's own
+  ``collocation_iteration``: one batched world-model call through ``WorldModelStep`` plus the
+  objective's fused loss, ``torch.autograd.grad`` w.r.t. the virtual states and the actions, the
+  (fused) Adam step, and the noise and bounds.
 - **floor**: one forward + backward of the bare MLP on a ``[B*T, D]`` state batch and
   ``[B*T, 2]`` actions, backward w.r.t. the actions only: the least any gradient planner
   iteration must do. ``iteration / floor`` is the planner's overhead (target: <= 1.5 at T=256).
 - **per-step loop**: the same collocation iteration written as a Python loop over ``t``
   (the authors' way): the bare MLP on ``[B, D]`` states and ``[B, 2]`` actions per step, the
-  predictions stacked, ``collocation_loss_reference``, the same ``autograd.grad``, the planner's Adam
-  and ``_perturb_and_project`` on copies of the same tensors. ``loop / iteration`` is the
+  predictions stacked, ``collocation_loss_reference``, the same ``descend``, the planner's Adam,
+  noise and bounds on copies of the same tensors. ``loop / iteration`` is the
   speed-up of the time-batched iteration (target: >= 30 at T=256).
 
 Medians come from ``torch.utils.benchmark.Timer.blocked_autorange``, run with the thread count
 printed in the header. A second table runs ``planner.plan`` with the default sync
-(``sync_mode="gd"``, ``sync_every=50``, ``sync_steps=10``) for ``--sync-optim-steps`` iterations
-on a subset of configs and reports the share of its wall time spent inside ``_sync`` (the
-serial rollouts of the sync and of plan evaluation), with the time in ``_sync`` per serial
-world-model step. The last lines say, per T=256 row, whether each target is met.
+(``GDSync(every=50, steps=10)``) for ``--sync-optim-steps`` iterations on a subset of configs
+and reports the share of its wall time spent inside the sync (its shooting steps: serial
+rollouts and their backward; the rollout that evaluates each sync's result is outside), with
+the time in the sync per serial world-model step it made. The last lines say, per T=256 row, whether each target is met.
 
     python benchmarks/planner_speed.py                   # the full grid, about 1.5 minutes on 2 CPU cores
     python benchmarks/planner_speed.py --quick           # a tiny grid, seconds
@@ -35,6 +35,7 @@ import argparse
 import itertools
 import statistics
 import time
+from dataclasses import dataclass, field
 
 import torch
 from tensordict import TensorDict
@@ -44,9 +45,9 @@ from torchrl.data import Bounded, Unbounded
 
 from torchrl_grasp import GRASPPlanner, TransitionModelEnv
 from torchrl_grasp.ops import collocation_loss_reference
-from torchrl_grasp.planners._common import read_problem
 from torchrl_grasp.planners.descent import descend, plan_variable
-from torchrl_grasp.planners.grasp import _value
+from torchrl_grasp.planners.grasp import collocation_iteration, schedule_value
+from torchrl_grasp.planners.syncs import GDSync
 
 ACTION_DIM = 2
 TARGET_HORIZON = 256
@@ -72,17 +73,20 @@ class ResidualMLP(nn.Module):
         return state + self.net(torch.cat([state, action], dim=-1))
 
 
-class SyncTimedGRASPPlanner(GRASPPlanner):
-    """A GRASPPlanner that accumulates the wall time spent inside ``_sync``."""
+@dataclass(frozen=True)
+class TimedGDSync(GDSync):
+    """GRASP's default sync, accumulating the wall time spent in it (its serial rollouts and steps)."""
 
-    sync_seconds = 0.0
+    seconds: list = field(default_factory=lambda: [0.0], compare=False, repr=False)
+    calls: list = field(default_factory=lambda: [0], compare=False, repr=False)
 
-    def _sync(self, *args, **kwargs):
-        start = time.perf_counter()
+    def __call__(self, context, *args):
+        start, calls = time.perf_counter(), context.model_calls
         try:
-            return super()._sync(*args, **kwargs)
+            super().__call__(context, *args)
         finally:
-            self.sync_seconds += time.perf_counter() - start
+            self.seconds[0] += time.perf_counter() - start
+            self.calls[0] += context.model_calls - calls
 
 
 def make_env(dim: int, width: int, activation: type[nn.Module]):
@@ -113,24 +117,30 @@ def interleaved_medians(fns: dict, min_run_time: float, threads: int, rounds: in
 
 
 def grasp_iteration(planner: GRASPPlanner, td: TensorDict):
-    """A closure running one iteration of ``GRASPPlanner._plan``'s loop: the planner's own ``_iteration``."""
-    problem = read_problem(td, planner.state_keys, planner.goal_key, planner.num_restarts)
-    actions, virtual = planner._initial_plan(problem)
-    optimizer = planner._optimizer(actions, virtual)
+    """A closure running one iteration of ``GRASPPlanner._solve``'s loop: the planner's own
+    :func:`~torchrl_grasp.planners.grasp.collocation_iteration`, on the planner's initial plan."""
+    context = planner.make_context(td)
+    plan, _ = planner._initial_plan(context)
+    optimizer = planner.optimizer(plan)
+    actions, virtual = plan["actions"], plan["virtual_states"]
+    settings = dict(goal_weight=schedule_value(planner.goal_weight, 0), noise_std=schedule_value(planner.state_noise_std, 0))
 
     def iteration():
-        planner._iteration(problem, actions, virtual, optimizer, 0)
+        collocation_iteration(context, actions, virtual, optimizer, **settings)
 
-    return iteration, problem, actions, virtual
+    return iteration, context, plan
 
 
-def per_step_loop(planner: GRASPPlanner, model: nn.Module, problem, actions, virtual):
-    """The same iteration written as a Python loop over t, on copies of the same tensors."""
-    (start,), goal = problem.start, problem.goal[0]
-    actions, virtual = plan_variable(actions), plan_variable(virtual[0])
-    optimizer = planner._optimizer(actions, [virtual])
-    goal_weight = _value(planner.goal_weight, 0)
-    noise_std = _value(planner.state_noise_std, 0)
+def per_step_loop(planner: GRASPPlanner, model: nn.Module, context, plan):
+    """The same iteration written as a Python loop over t, on copies of the same tensors: the bare
+    model per step, the predictions stacked, the reference loss, the planner's Adam, noise and bounds."""
+    start = context.problem.start["observation"]
+    goal = context.problem.objective.goal["observation"]
+    plan = plan.apply(plan_variable)
+    actions, virtual = plan["actions"], plan["virtual_states", "observation"]
+    optimizer = planner.optimizer(plan)
+    goal_weight = schedule_value(planner.goal_weight, 0)
+    noise_std = schedule_value(planner.state_noise_std, 0)
     horizon = actions.shape[1]
 
     def iteration():
@@ -140,7 +150,10 @@ def per_step_loop(planner: GRASPPlanner, model: nn.Module, problem, actions, vir
             predictions.append(model(state, actions[:, t]))
         loss = collocation_loss_reference(torch.stack(predictions, dim=1), virtual, goal, goal_weight)
         descend(optimizer, loss, [virtual, actions])
-        planner._perturb_and_project(problem, [virtual], actions, noise_std)
+        with torch.no_grad():
+            virtual.add_(context.normal(virtual.shape), alpha=noise_std)
+            virtual[:, -1] = goal
+            actions.copy_(context.clamp(actions))
 
     return iteration
 
@@ -160,11 +173,11 @@ def floor(model: nn.Module, batch: int, steps: int, dim: int):
 def time_config(batch, steps, dim, width, activation, args):
     torch.manual_seed(0)
     model, env = make_env(dim, width, activation)
-    planner = GRASPPlanner(env, planning_horizon=steps, optim_steps=100, sync_mode=None)
+    planner = GRASPPlanner(env, planning_horizon=steps, optim_steps=100, sync=None)
     td = make_start(batch, dim)
     with torch.enable_grad():
-        iteration, problem, actions, virtual = grasp_iteration(planner, td)
-        loop = per_step_loop(planner, model, problem, actions, virtual)
+        iteration, context, plan = grasp_iteration(planner, td)
+        loop = per_step_loop(planner, model, context, plan)
         bare = floor(model, batch, steps, dim)
         for fn in (iteration, loop, bare):  # warm-up: layout caches, allocator, Adam state
             fn()
@@ -177,7 +190,8 @@ def time_config(batch, steps, dim, width, activation, args):
 def sync_share(batch, steps, dim, width, activation, args):
     torch.manual_seed(0)
     _, env = make_env(dim, width, activation)
-    planner = SyncTimedGRASPPlanner(env, planning_horizon=steps, optim_steps=args.sync_optim_steps)
+    sync = TimedGDSync()
+    planner = GRASPPlanner(env, planning_horizon=steps, optim_steps=args.sync_optim_steps, sync=sync)
     td = make_start(batch, dim)
     plan_times, sync_times, calls = [], [], 0
     previous = torch.get_num_threads()
@@ -186,11 +200,11 @@ def sync_share(batch, steps, dim, width, activation, args):
         planner.plan(td)  # warm-up
         for _ in range(args.sync_repeats):
             planner.reset()  # no warm start: every repeat solves the same problem
-            planner.sync_seconds = 0.0
+            sync.seconds[0], sync.calls[0] = 0.0, 0
             start = time.perf_counter()
             result = planner.plan(td)
             plan_times.append(time.perf_counter() - start)
-            sync_times.append(planner.sync_seconds)
+            sync_times.append(sync.seconds[0])
             calls = result.model_calls
     finally:
         torch.set_num_threads(previous)
@@ -199,8 +213,7 @@ def sync_share(batch, steps, dim, width, activation, args):
         sync_s=statistics.median(sync_times),
         share=sum(sync_times) / sum(plan_times),
         model_calls=calls,
-        # a collocation iteration counts one model call, a serial rollout T: the rest are the sync's steps
-        sync_calls=calls - args.sync_optim_steps,
+        sync_calls=sync.calls[0],  # the last repeat's, as model_calls
     )
 
 
@@ -293,13 +306,13 @@ def main(argv=None):
 
     print()
     print(
-        f"plan() with sync_mode='gd', sync_every=50, sync_steps=10, optim_steps={args.sync_optim_steps} "
-        f"(median of {args.sync_repeats} plans; share = total time in _sync / total plan time):"
+        f"plan() with sync=GDSync(every=50, steps=10), optim_steps={args.sync_optim_steps} "
+        f"(median of {args.sync_repeats} plans; share = total time in the sync / total plan time):"
     )
     print()
     print(
-        "| B | T | D | width | plan (ms) | in _sync (ms) | sync share | model calls "
-        "| in _sync per serial step (us) |"
+        "| B | T | D | width | plan (ms) | in sync (ms) | sync share | model calls "
+        "| in sync per serial step (us) |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     sync_rows = []

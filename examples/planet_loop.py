@@ -95,7 +95,7 @@ from torchrl.envs import EnvBase, FrameSkipTransform, GymEnv, TransformedEnv
 from torchrl.envs.model_based import ModelBasedEnvBase
 from torchrl.modules.planners import CEMPlanner
 
-from torchrl_grasp import GRASPPlanner
+from torchrl_grasp import GDSync, GRASPPlanner
 from torchrl_grasp.world_models.data import TransitionData
 from torchrl_grasp.world_models.exploration import HeldRandomActionPolicy
 from torchrl_grasp.world_models.mlp import NetworkConfig, ResidualMLP
@@ -228,9 +228,7 @@ def make_planner(name: str, model_env: ModelBasedEnvBase, horizon: int, seed: in
         lr_actions=0.1,
         lr_states=0.05,
         state_noise_std=0.05,
-        sync_every=30,
-        sync_steps=10,
-        sync_lr=0.3,
+        sync=GDSync(every=30, steps=10, lr=0.3),
         num_restarts=4,
         reward_key="reward",
         generator=torch.Generator().manual_seed(seed),

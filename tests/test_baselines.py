@@ -101,7 +101,7 @@ def test_collocation_differentiates_the_state_input_and_grasp_does_not():
     CollocationPlanner(point_mass_env(model), 12, optim_steps=5).plan(problem())
     assert model.state_grad_calls == 5
     model.state_grad_calls = 0
-    GRASPPlanner(point_mass_env(model), 12, optim_steps=5, sync_mode=None).plan(problem())
+    GRASPPlanner(point_mass_env(model), 12, optim_steps=5, sync=None).plan(problem())
     assert model.state_grad_calls == 0
 
 

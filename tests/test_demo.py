@@ -14,7 +14,7 @@ from torchrl_grasp import TransitionModelEnv
 from torchrl_grasp.benchmark.planners import QUICK_STEPS, make_planner
 from torchrl_grasp.benchmark.suite import SUITE
 from torchrl_grasp.demo import cli
-from torchrl_grasp.demo.recording import record_iterates
+from torchrl_grasp.demo.recording import IterateRecorder
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -95,14 +95,22 @@ def test_recording_does_not_change_the_plan():
     env = _point_mass_env()
     td = TensorDict(observation=torch.zeros(2), goal=torch.tensor([0.8, -0.4]))
     plain = make_planner("grasp", env, 12, optim_steps=60, seed=3).plan(td)
-    recorder = record_iterates(make_planner("grasp", env, 12, optim_steps=60, seed=3), [0, 30, 60])
-    recorded = recorder.plan(td)
+    planner = make_planner("grasp", env, 12, optim_steps=60, seed=3)
+    planner.callback = recorder = IterateRecorder([0, 30, 60])
+    recorded = planner.plan(td)
     torch.testing.assert_close(recorded.actions, plain.actions, atol=0, rtol=0)
     assert sorted(recorder.iterates) == [0, 30, 60]
-    winner = int(recorder.restart_distances.argmin())
-    assert recorder.restart_distances[winner] == pytest.approx(float(recorded.goal_distance))
+    # The returned restart's last iterate is the plan's virtual states (the syncs move actions only).
+    winner = int(recorded.restart)
+    last = recorder.iterates[60]["observation"][winner]
+    torch.testing.assert_close(last, recorded.virtual_states["observation"][1:], atol=0, rtol=0)
 
 
-def test_recording_takes_only_grasp():
-    with pytest.raises(TypeError, match="GRASPPlanner"):
-        record_iterates(make_planner("gd", _point_mass_env(), 12, optim_steps=5), [0])
+def test_the_recorder_keeps_the_last_iteration_of_a_plan_that_stopped_early():
+    env = _point_mass_env()
+    td = TensorDict(observation=torch.zeros(2), goal=torch.tensor([0.3, 0.0]))
+    planner = make_planner("grasp", env, 12, optim_steps=300, seed=3, success_radius=0.1)
+    planner.callback = recorder = IterateRecorder([0, 300])
+    result = planner.plan(td)
+    assert result.status == "reached" and result.iterations < 300
+    assert sorted(recorder.iterates) == [0, result.iterations]

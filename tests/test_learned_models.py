@@ -14,7 +14,7 @@ from torchrl.data import Bounded, Composite, Unbounded
 from torchrl.envs import EnvBase
 from torchrl.envs.utils import check_env_specs
 
-from torchrl_grasp import GRASPPlanner
+from torchrl_grasp import GDSync, GRASPPlanner
 from torchrl_grasp.envs import WallDoorEnv, make_env
 from torchrl_grasp.world_models import learned
 from torchrl_grasp.world_models.cache import cache_path
@@ -226,7 +226,7 @@ def test_open_loop_errors_along_real_trajectories():
 def test_planning_with_the_learned_model(small_model):
     env = learned.model_env(small_model, HardWallEnv(None))
     planner = GRASPPlanner(
-        env, planning_horizon=10, optim_steps=100, lr_actions=0.05, lr_states=0.01, sync_every=20
+        env, planning_horizon=10, optim_steps=100, lr_actions=0.05, lr_states=0.01, sync=GDSync(every=20)
     )
     start = TensorDict(
         observation=torch.tensor([[-0.6, -0.5], [0.5, 0.6]]),

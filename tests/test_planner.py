@@ -1,6 +1,8 @@
 """GRASPPlanner: it reaches goals, and behaves as a TorchRL planner should."""
 
+import copy
 import math
+import re
 import warnings
 
 import pytest
@@ -10,9 +12,8 @@ from tensordict.nn import TensorDictModule
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import GymEnv
 
-from torchrl_grasp import GradientPlanner, GRASPPlanner, TransitionModelEnv
+from torchrl_grasp import CEMSync, GDSync, GradientPlanner, GRASPPlanner, TransitionModelEnv
 from torchrl_grasp.planners import GoalCEMPlanner
-from torchrl_grasp.planners._common import read_problem
 from torchrl_grasp.world_models.analytic import SmoothWallDoor, wall_crossing_pairs
 
 ACTIONS = Bounded(-1.0, 1.0, (2,))
@@ -36,7 +37,7 @@ def point_mass_problem(batch):
 
 def quick_planner(env, **kwargs):
     options = dict(
-        planning_horizon=15, optim_steps=100, lr_actions=0.05, lr_states=0.01, sync_every=25, goal_weight=0.3
+        planning_horizon=15, optim_steps=100, lr_actions=0.05, lr_states=0.01, sync=GDSync(every=25), goal_weight=0.3
     )
     options.update(kwargs)
     return GRASPPlanner(env, **options)
@@ -141,8 +142,8 @@ def test_deterministic_under_a_generator_and_global_rng_untouched():
     td = point_mass_problem((3,))
     rng_state = torch.get_rng_state()
     results = [
-        quick_planner(point_mass_env(), generator=torch.Generator().manual_seed(7), sync_mode=mode).plan(td)
-        for mode in ("gd", "gd", "cem", "cem")
+        quick_planner(point_mass_env(), generator=torch.Generator().manual_seed(7), sync=sync).plan(td)
+        for sync in (GDSync(every=25), GDSync(every=25), CEMSync(every=25), CEMSync(every=25))
     ]
     assert torch.equal(torch.get_rng_state(), rng_state)
     assert torch.equal(results[0].actions, results[1].actions)
@@ -171,11 +172,11 @@ class LinearModel(torch.nn.Module):
 def test_no_gradient_reaches_the_state_input_in_collocation_steps():
     model = LinearModel()
     env = TransitionModelEnv(model, Unbounded(2), ACTIONS)
-    result = quick_planner(env, sync_mode=None).plan(point_mass_problem((2,)))
+    result = quick_planner(env, sync=None).plan(point_mass_problem((2,)))
     assert model.state_grad_calls == 0
     assert result.loss_history[-1].max() < result.loss_history[0].min()
     # The hook does see gradients where they flow: the GD sync differentiates the serial rollout.
-    quick_planner(env, sync_mode="gd").plan(point_mass_problem((2,)))
+    quick_planner(env, sync=GDSync(every=25)).plan(point_mass_problem((2,)))
     assert model.state_grad_calls > 0
 
 
@@ -188,28 +189,35 @@ def test_under_no_grad_it_plans_and_leaves_no_gradient_on_the_model():
     assert model.gain.grad is None
 
 
+def initial_plan(planner, td):
+    """The plan ``planner`` starts from on ``td``, ``[*B, restarts]``, as a copy's callback sees it
+    (the copy's plan does not become ``planner``'s warm start)."""
+    seen = {}
+    observed = copy.deepcopy(planner)
+    observed.callback = lambda iteration, plan: seen.setdefault(iteration, plan.clone())
+    observed.plan(td)
+    return seen[0]
+
+
 def test_warm_start_shifts_the_previous_plan_by_one_step():
     planner = quick_planner(point_mass_env())
     td = point_mass_problem((3,))
     first = planner.plan(td)
-    problem = read_problem(td, planner.state_keys, planner.goal_key, planner.num_restarts)
-    actions, virtual = planner._initial_plan(problem)
+    start = initial_plan(planner, td).squeeze(1)
+    actions, virtual = start["actions"], start["virtual_states"]
     torch.testing.assert_close(actions[:, :-1], first.actions[:, 1:])
     torch.testing.assert_close(actions[:, -1], first.actions[:, -1])
-    torch.testing.assert_close(virtual[0][:, :-1], first.virtual_states["observation"][:, 2:])
+    torch.testing.assert_close(virtual["observation"][:, :-1], first.virtual_states["observation"][:, 2:])
 
     moved_goal = td.clone()
     moved_goal["goal"][0] += 0.5  # a new goal for element 0 only
-    problem = read_problem(moved_goal, planner.state_keys, planner.goal_key, planner.num_restarts)
-    actions, _ = planner._initial_plan(problem)
+    actions = initial_plan(planner, moved_goal)["actions"].squeeze(1)
     assert (actions[0] == 0).all() and torch.equal(actions[1:, :-1], first.actions[1:, 1:])
 
     planner.reset()
-    actions, _ = planner._initial_plan(problem)
-    assert (actions == 0).all()
+    assert (initial_plan(planner, moved_goal)["actions"] == 0).all()
     planner.plan(point_mass_problem((5,)))  # a new batch shape drops the warm start too
-    problem = read_problem(td, planner.state_keys, planner.goal_key, planner.num_restarts)
-    assert (planner._initial_plan(problem)[0] == 0).all()
+    assert (initial_plan(planner, td)["actions"] == 0).all()
 
 
 def test_schedules_are_called_with_the_iteration():
@@ -229,7 +237,7 @@ def test_nan_mid_optimisation_returns_the_best_finite_plan_with_a_warning():
             return out * math.nan if BreaksLater.calls > 200 else out
 
     env = TransitionModelEnv(BreaksLater(), Unbounded(2), ACTIONS)
-    planner = quick_planner(env, optim_steps=200, sync_every=20, sync_steps=2)
+    planner = quick_planner(env, optim_steps=200, sync=GDSync(every=20, steps=2))
     with pytest.warns(RuntimeWarning, match="best finite plan"):
         result = planner.plan(point_mass_problem((2,)))
     assert torch.isfinite(result.actions).all() and torch.isfinite(result.goal_distance).all()
@@ -278,6 +286,8 @@ def test_bad_construction_raises():
         GRASPPlanner(GymEnv("Pendulum-v1"), 10)
     with pytest.raises(ValueError, match="sync_mode"):
         GRASPPlanner(point_mass_env(), 10, sync_mode="adam")
+    with pytest.raises(ValueError, match="sync must be a GDSync, a CEMSync or None"):
+        GRASPPlanner(point_mass_env(), 10, sync="gd")
     with pytest.raises(ValueError, match="planning_horizon"):
         GRASPPlanner(point_mass_env(), 0)
     with pytest.raises(ValueError, match="continuous actions"):
@@ -305,28 +315,19 @@ def test_stop_distance_ends_planning_once_every_goal_is_reached(planner):
 def test_restarts_after_the_first_start_from_bent_lines():
     env = point_mass_env()
     td = point_mass_problem(())
-    recorder = _FirstIterate(env, planning_horizon=15, optim_steps=1, num_restarts=3, restart_spread=0.5)
-    recorder.plan(td)
+    planner = GRASPPlanner(env, planning_horizon=15, optim_steps=1, num_restarts=3, restart_spread=0.5)
     start, goal = td["observation"], td["goal"]
     line = start + torch.arange(1, 16)[:, None] / 15 * (goal - start)
-    first, *others = recorder.initial
+    first, *others = initial_plan(planner, td)["virtual_states", "observation"]
     torch.testing.assert_close(first, line)
     for other in others:
         assert (other - line).norm(dim=-1).max() > 0.05
         torch.testing.assert_close(other[-1], goal)  # still pinned at the goal
-    flat = _FirstIterate(env, planning_horizon=15, optim_steps=1, num_restarts=3, restart_spread=0.0)
-    flat.plan(td)
-    for initial in flat.initial:
+    flat = GRASPPlanner(env, planning_horizon=15, optim_steps=1, num_restarts=3, restart_spread=0.0)
+    for initial in initial_plan(flat, td)["virtual_states", "observation"]:
         torch.testing.assert_close(initial, line)
     with pytest.raises(ValueError, match="restart_spread"):
         GRASPPlanner(env, 15, restart_spread=-1.0)
-
-
-class _FirstIterate(GRASPPlanner):
-    def _initial_plan(self, problem):
-        actions, virtual = super()._initial_plan(problem)
-        self.initial = [v.detach().clone() for v in virtual[0]]
-        return actions, virtual
 
 
 def test_a_warm_started_replan_is_never_worse_than_the_shifted_previous_plan():
@@ -340,7 +341,7 @@ def test_a_warm_started_replan_is_never_worse_than_the_shifted_previous_plan():
     # One step later on the plan, replanning with a learning rate that wrecks the actions.
     moved = td.clone().set("observation", first.rollout["observation"][1])
     planner.lr_actions = 5.0
-    planner.optim_steps, planner.sync_every, planner.sync_steps = 10, 10, 1
+    planner.optim_steps, planner.sync = 10, GDSync(every=10, steps=1)
     replan = planner.plan(moved)
     shifted = torch.cat([first.actions[1:], first.actions[-1:]])
     state = moved["observation"]
@@ -357,3 +358,20 @@ def test_a_batch_of_states_without_a_batch_size_is_refused_with_the_fix(planner_
     with pytest.raises(ValueError, match=r"'observation' has shape \(3, 2\).*batch_size=\[3\]"):
         planner.plan(unbatched)
     assert planner.plan(TensorDict(observation=torch.zeros(3, 2), goal=torch.ones(3, 2), batch_size=[3])).actions.shape == (3, 5, 2)
+
+
+@pytest.mark.parametrize(
+    "legacy, sync",
+    [
+        (dict(sync_every=25, sync_steps=3, sync_lr=0.1), GDSync(every=25, steps=3, lr=0.1)),
+        (dict(sync_mode="cem", sync_cem_samples=16, sync_cem_top_k=4), CEMSync(samples=16, top_k=4)),
+        (dict(sync_mode=None), None),
+    ],
+)
+def test_the_old_sync_arguments_still_work_with_a_warning_that_names_the_replacement(legacy, sync):
+    with pytest.warns(DeprecationWarning, match=re.escape(f"pass sync={sync!r}")):
+        old = quick_planner(point_mass_env(), sync=GDSync(), **legacy)
+    assert old.sync == sync
+    new = quick_planner(point_mass_env(), sync=sync)
+    td = point_mass_problem((2,))
+    torch.testing.assert_close(old.plan(td).actions, new.plan(td).actions, rtol=0, atol=0)

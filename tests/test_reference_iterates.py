@@ -18,7 +18,7 @@ from torch import nn
 from torchrl.data import Bounded, Composite, Unbounded
 from torchrl.modules.models.model_based import RSSMPrior
 
-from torchrl_grasp import GradientPlanner, GRASPPlanner, TransitionModelEnv
+from torchrl_grasp import GDSync, GradientPlanner, GRASPPlanner, TransitionModelEnv
 from torchrl_grasp.dreamer.rssm import PriorMeanStep
 
 HORIZON = 12
@@ -164,7 +164,7 @@ def test_grasp_iterates_equal_the_per_step_reference_before_the_first_sync(case,
         lr_actions=LR_ACTIONS,
         goal_weight=GOAL_WEIGHT,
         state_noise_std=0.0,
-        sync_mode=None,
+        sync=None,
         warm_start=False,
     )
     result = planner.plan(start)
@@ -180,7 +180,7 @@ def test_grasp_iterates_equal_the_per_step_reference_before_the_first_sync(case,
 
 def test_the_same_call_gives_the_same_plan_when_the_model_reduces_the_action():
     env, start, _, _ = single_key_case(ActionSum(), 2)
-    distances = [GRASPPlanner(env, 8, optim_steps=20, sync_every=10).plan(start).goal_distance for _ in range(4)]
+    distances = [GRASPPlanner(env, 8, optim_steps=20, sync=GDSync(every=10)).plan(start).goal_distance for _ in range(4)]
     assert all(torch.isfinite(d) for d in distances)
     assert all(torch.equal(d, distances[0]) for d in distances), distances
 

@@ -6,7 +6,7 @@ from tensordict import TensorDict
 from tensordict.nn import TensorDictModule
 from torchrl.data import Bounded, Composite, Unbounded
 
-from torchrl_grasp import GradientPlanner, GRASPPlanner, TransitionModelEnv
+from torchrl_grasp import GDSync, GradientPlanner, GRASPPlanner, TransitionModelEnv
 
 TARGET = torch.tensor([0.5, -0.3])
 HORIZON = 15
@@ -39,7 +39,7 @@ def serial_return(start: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
 
 PLANNERS = {
     "grasp": lambda env: GRASPPlanner(
-        env, HORIZON, optim_steps=150, lr_actions=0.05, lr_states=0.01, sync_every=50, reward_key="reward"
+        env, HORIZON, optim_steps=150, lr_actions=0.05, lr_states=0.01, sync=GDSync(every=50), reward_key="reward"
     ),
     "gd": lambda env: GradientPlanner(env, HORIZON, optim_steps=100, reward_key="reward"),
 }

@@ -28,8 +28,8 @@ import torch  # noqa: E402
 from tensordict import TensorDict  # noqa: E402
 from torchrl.data import Bounded, Unbounded  # noqa: E402
 
-from torchrl_grasp import GRASPPlanner, TransitionModelEnv  # noqa: E402
-from torchrl_grasp.demo.recording import record_iterates  # noqa: E402
+from torchrl_grasp import GDSync, GRASPPlanner, TransitionModelEnv  # noqa: E402
+from torchrl_grasp.demo.recording import IterateRecorder  # noqa: E402
 from torchrl_grasp.world_models.analytic import SmoothWallDoor  # noqa: E402
 
 HORIZON, RESTARTS, SYNC_EVERY, STEPS = 60, 8, 50, 300
@@ -50,13 +50,13 @@ def main(argv=None) -> None:
         lr_states=0.01,
         lr_actions=0.05,
         num_restarts=RESTARTS,
-        sync_every=SYNC_EVERY,
+        sync=GDSync(every=SYNC_EVERY),
         stop_distance=0.02,
+        callback=(recorder := IterateRecorder([0, SYNC_EVERY])),
     )
-    planner = record_iterates(planner, [0, SYNC_EVERY])
     task = TensorDict(observation=torch.tensor([-0.5, 0.4]), goal=torch.tensor([0.5, 0.4]))
     result = planner.plan(task)
-    best = int(planner.restart_distances.argmin())
+    best = int(result.restart)
     start, goal = task["observation"], task["goal"]
     print(
         f"goal distance {float(result.goal_distance):.4f} after {len(result.loss_history)} iterations "
@@ -68,7 +68,7 @@ def main(argv=None) -> None:
         _draw_world(axis, world, start, goal)
 
     axis = axes[0]
-    initial = planner.iterates[0][0]
+    initial = recorder.iterates[0]["observation"]
     for restart in range(RESTARTS):
         path = torch.cat([start[None], initial[restart]])
         axis.plot(
@@ -85,10 +85,10 @@ def main(argv=None) -> None:
     axis.legend(loc="lower left", fontsize=8)
 
     axis = axes[1]
-    recorded = sorted({0, SYNC_EVERY, max(planner.iterates)})
+    recorded = sorted({0, SYNC_EVERY, max(recorder.iterates)})
     colours = plt.cm.viridis(torch.linspace(0.0, 0.85, len(recorded)).numpy())
     for colour, iteration in zip(colours, recorded):
-        path = torch.cat([start[None], planner.iterates[iteration][0][best]])
+        path = torch.cat([start[None], recorder.iterates[iteration]["observation"][best]])
         axis.plot(
             path[:, 0],
             path[:, 1],

@@ -18,7 +18,7 @@ import time
 import torch
 from torchrl.data import Bounded, Unbounded
 
-from torchrl_grasp import GRASPPlanner, TransitionModelEnv
+from torchrl_grasp import CEMSync, GDSync, GRASPPlanner, TransitionModelEnv
 from torchrl_grasp.world_models.analytic import SmoothWallDoor, wall_crossing_pairs
 
 BASE = dict(lr_states=0.01, lr_actions=0.05, num_restarts=4)
@@ -33,10 +33,10 @@ CHANGES = [
     dict(goal_weight=0.0),
     dict(goal_weight=0.3),
     dict(goal_weight=3.0),
-    dict(sync_mode=None),
-    dict(sync_mode="cem"),
-    dict(sync_every=25),
-    dict(sync_every=300),
+    dict(sync=None),
+    dict(sync=CEMSync()),
+    dict(sync=GDSync(every=25)),
+    dict(sync=GDSync(every=300)),
     dict(num_restarts=1),
     dict(num_restarts=8),
     dict(restart_spread=0.0),

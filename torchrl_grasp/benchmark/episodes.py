@@ -30,6 +30,8 @@ class Episode:
         model_error (float): distance between the model's open-loop prediction of the executed
             actions and the real final state: the model error along the executed path.
         path (Tensor, optional): the real env's states from the start to the last one, ``[steps + 1, D]``.
+        restart (int): the restart the first plan came from (:attr:`PlanResult.restart
+            <torchrl_grasp.PlanResult>`; ``0`` for planners without restarts).
 
     Examples:
         >>> episode = Episode(success=False, plan_seconds=1.5, plans=1, model_calls=600,
@@ -48,6 +50,7 @@ class Episode:
     final_distance: float
     model_error: float
     path: torch.Tensor | None = None
+    restart: int = 0
 
 
 def run_episode(
@@ -104,7 +107,7 @@ def run_episode(
         result = planner.plan(problem)
         plan_seconds += time.perf_counter() - begin
         plans, model_calls = plans + 1, model_calls + result.model_calls
-        first_plan = (problem, result.actions) if first_plan is None else first_plan
+        first_plan = (problem, result) if first_plan is None else first_plan
         chunk = result.actions if replan_every is None else result.actions[:replan_every]
         for action in chunk:
             td = real_env.step(td.set("action", action))
@@ -115,8 +118,8 @@ def run_episode(
             if success:
                 break
     final, goal = td["observation"], td["goal"]
-    first_problem, first_actions = first_plan
-    predicted_final = view.predicted_final(first_problem, first_actions)
+    first_problem, first_result = first_plan
+    predicted_final = view.predicted_final(first_problem, first_result.actions)
     model_final = view.predicted_final(first_problem, torch.stack(executed))
     return Episode(
         success=success,
@@ -127,4 +130,5 @@ def run_episode(
         final_distance=float((final - goal).norm()),
         model_error=float((model_final - final).norm()),
         path=torch.stack(path),
+        restart=int(first_result.restart.reshape(-1)[0]),
     )

@@ -17,7 +17,7 @@ from torchrl_grasp.benchmark.planners import QUICK_STEPS, make_planner
 from torchrl_grasp.benchmark.suite import SUITE, quick
 from torchrl_grasp.demo.outcome import TaskOutcome, summary_table, verdict
 from torchrl_grasp.demo.plot import plot_outcomes, wall_rectangles
-from torchrl_grasp.demo.recording import record_iterates, snapshot_iterations
+from torchrl_grasp.demo.recording import IterateRecorder, snapshot_iterations
 from torchrl_grasp.envs import make_env
 from torchrl_grasp.world_models.learned import load_or_train
 
@@ -86,24 +86,26 @@ def plan_and_execute(
         (torch.Size([21, 2]), True)
     """
     optim_steps = optim_steps or {}
-    built = []
+    recorder = None
 
     def build(name: str, steps: int):
+        nonlocal recorder
         planner = make_planner(
             name, model_env, steps, optim_steps=optim_steps.get(name), seed=seed, success_radius=success_radius
         )
         if name == "grasp":
-            planner = record_iterates(planner, snapshot_iterations(planner.optim_steps))
-            built.append(planner)
+            recorder = IterateRecorder(snapshot_iterations(planner.optim_steps))
+            planner.callback = recorder
         return planner
 
     episodes = {name: run_episode(real_env, partial(build, name), start, goal, horizon) for name in planners}
     iterates = {}
-    if built:  # open loop: one plan, GRASP's
-        grasp = built[0]
-        winner = int(grasp.restart_distances.argmin())
+    if recorder is not None:  # open loop: one plan, GRASP's
+        winner = int(episodes["grasp"].restart)
         first = torch.as_tensor(start, dtype=torch.float32)[None]
-        iterates = {k: torch.cat([first, states[0][winner]]) for k, states in sorted(grasp.iterates.items())}
+        iterates = {
+            k: torch.cat([first, states["observation"][winner]]) for k, states in sorted(recorder.iterates.items())
+        }
     return TaskOutcome(np.asarray(start), np.asarray(goal), episodes, iterates)
 
 

@@ -1,16 +1,22 @@
 """Goal-conditioned planners as TorchRL MPC planners: GRASP and its baselines."""
 
-from torchrl_grasp.planners._common import PlanResult
 from torchrl_grasp.planners.collocation import CollocationPlanner
 from torchrl_grasp.planners.gradient import GradientPlanner
 from torchrl_grasp.planners.grasp import GRASPPlanner
+from torchrl_grasp.planners.problem import PlanningProblem, read_problem
+from torchrl_grasp.planners.result import PlanResult
 from torchrl_grasp.planners.sampling import GoalCEMPlanner, GoalMPPIPlanner
+from torchrl_grasp.planners.syncs import CEMSync, GDSync
 
 __all__ = [
+    "CEMSync",
     "CollocationPlanner",
+    "GDSync",
     "GoalCEMPlanner",
     "GoalMPPIPlanner",
     "GRASPPlanner",
     "GradientPlanner",
     "PlanResult",
+    "PlanningProblem",
+    "read_problem",
 ]

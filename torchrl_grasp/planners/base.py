@@ -1,31 +1,28 @@
-"""What every goal-conditioned planner of this package shares: set-up, rollouts, warm start, results."""
+"""The TorchRL side of every planner of this package: specs, keys, the first action, warm start, result."""
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
-from tensordict import NestedKey, TensorDictBase, unravel_key
+from tensordict import NestedKey, TensorDict, TensorDictBase, unravel_key
 from torch import Tensor
 from torchrl.envs.model_based import ModelBasedEnvBase
 from torchrl.modules.planners.common import MPCPlannerBase
 
-from torchrl_grasp.planners._common import (
-    BestPlan,
-    PlanningProblem,
-    PlanResult,
-    action_bounds,
-    goal_distance,
-    goal_mse,
-    pick_restart,
-    read_problem,
-    serial_rollout,
-    spec_feature_shapes,
-)
-from torchrl_grasp.planners.descent import descend, plan_variable
+from torchrl_grasp.planners.best import BestPlan
+from torchrl_grasp.planners.context import PlanContext
+from torchrl_grasp.planners.problem import PlanningProblem, action_bounds, read_problem, spec_feature_shapes
+from torchrl_grasp.planners.result import PlanResult, Status
 from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
+
+#: ``callback(iteration, plan)``: called with the plan after ``iteration`` updates, from ``0`` (the
+#: initial plan) to the last, as a locked TensorDict ``[*B, restarts]`` of detached tensors:
+#: ``"actions"`` ``[*B, R, T, *A]``, ``"loss"`` ``[*B, R]`` (the loss that the last update
+#: descended; NaN for the initial plan) and, for GRASP, ``"virtual_states"`` ``[*B, R, T]``
+#: (:math:`s_1 .. s_T`). They are the planner's own buffers: clone what you keep.
+Callback = Callable[[int, TensorDictBase], None]
 
 
 def check_positive_ints(**values: int) -> None:
@@ -45,15 +42,16 @@ def check_positive_ints(**values: int) -> None:
 class GoalPlanner(MPCPlannerBase):
     """Base of the gradient planners: plans from the state in a TensorDict to the goal at ``goal_key``.
 
-    A subclass implements :meth:`_plan`, which returns a :class:`PlanResult`; this class reads
-    the problem (:func:`read_problem`), steps the world model (:class:`WorldModelStep`), keeps
-    actions inside the spec, warm-starts from the previous plan, and writes the first action
-    (through :class:`~torchrl.modules.planners.MPCPlannerBase`).
+    This class is the adapter between TorchRL and a solver: it reads the problem
+    (:func:`~torchrl_grasp.planners.problem.read_problem`), builds the call's
+    :class:`~torchrl_grasp.planners.context.PlanContext`, warm-starts from the previous plan,
+    assembles the :class:`PlanResult` and writes the first action (through
+    :class:`~torchrl.modules.planners.MPCPlannerBase`). A subclass implements :meth:`_solve`.
 
     Args:
         env (ModelBasedEnvBase): its ``world_model`` maps the state keys and the action to the
             next state keys.
-        planning_horizon (int): :math:`T`.
+        planning_horizon (int): :math:`T`, unless :meth:`plan` is given another.
         optim_steps (int): iterations per plan.
 
     Keyword Args:
@@ -74,6 +72,8 @@ class GoalPlanner(MPCPlannerBase):
             rewards of the predicted states) instead of reaching a goal. Defaults to ``None``.
         reward_weight (float): the weight of the return against the dynamics loss, for the
             planners that have one. Defaults to ``1.0``.
+        callback (callable, optional): ``callback(iteration, plan)`` once per iteration, see
+            :data:`Callback`. Defaults to ``None``.
 
     Examples:
         >>> from tensordict import TensorDict
@@ -90,6 +90,8 @@ class GoalPlanner(MPCPlannerBase):
         (torch.Size([5, 2]), True, ['goal', 'observation'])
         >>> planner(td.clone())["action"]  # as a policy: the first action of a (warm-started) plan
         tensor([0.5997, 0.0000])
+        >>> planner.plan(td, horizon=3).actions.shape  # another horizon for one call
+        torch.Size([3, 2])
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class GoalPlanner(MPCPlannerBase):
         stop_distance: float | None = None,
         reward_key: NestedKey | None = None,
         reward_weight: float = 1.0,
+        callback: Callback | None = None,
     ):
         super().__init__(env=env, action_key=action_key)
         if stop_distance is not None and not stop_distance >= 0:
@@ -128,12 +131,12 @@ class GoalPlanner(MPCPlannerBase):
         self.generator = generator if generator is not None else torch.Generator(env.device).manual_seed(0)
         self.reward_key = None if reward_key is None else unravel_key(reward_key)
         self.reward_weight = reward_weight
+        self.callback = callback
         self.model_step = WorldModelStep(env.world_model, self.state_keys, self.action_key, self.reward_key)
         self.state_shapes = spec_feature_shapes(env, self.state_keys)
         self.action_shape = self.action_spec.shape[len(env.batch_size) :]
         self.bounds = action_bounds(self.action_spec, self.action_shape)
-        self._previous = None
-        self._model_calls = 0
+        self._previous = None  # the last plan: (batch shape, plan TensorDict [N, T], goal [N] or None)
 
     def reset(self, tensordict: TensorDictBase | None = None) -> None:
         """Forgets the previous plan, so the next call does not warm start."""
@@ -143,122 +146,76 @@ class GoalPlanner(MPCPlannerBase):
         """The first action of :meth:`plan`'s plan, ``[*B, *action_shape]``."""
         return self.plan(tensordict).actions.select(tensordict.batch_dims, 0)
 
-    def plan(self, tensordict: TensorDictBase) -> PlanResult:
+    def plan(self, tensordict: TensorDictBase, horizon: int | None = None) -> PlanResult:
         """Plans from the state in ``tensordict`` ``[*B]`` to the goal at ``goal_key``; see :class:`PlanResult`.
 
-        The input is not modified. Gradients are enabled inside (collectors call policies under
+        ``horizon`` plans over that many steps for this call (``planning_horizon`` otherwise); a
+        warm start of another length is cut, or padded with its last step. The input is not
+        modified. Gradients are enabled inside (collectors call policies under
         ``torch.no_grad()``), and none is left on the world model's parameters.
         """
         with torch.enable_grad():
-            problem = read_problem(
-                tensordict,
-                self.state_keys,
-                self.goal_key,
-                self.num_restarts,
-                goal_optional=self.reward_key is not None,
-                expected_shapes=self.state_shapes,
-            )
-            self._model_calls = 0
-            return self._plan(problem)
+            return self._solve(self.make_context(tensordict, horizon))
 
-    def _plan(self, problem: PlanningProblem) -> PlanResult:
+    def make_context(self, tensordict: TensorDictBase, horizon: int | None = None) -> PlanContext:
+        """The :class:`~torchrl_grasp.planners.context.PlanContext` that :meth:`plan` solves for ``tensordict``."""
+        horizon = self.planning_horizon if horizon is None else horizon
+        check_positive_ints(horizon=horizon)
+        problem = read_problem(
+            tensordict,
+            self.state_keys,
+            self.goal_key,
+            self.num_restarts,
+            reward_weight=self.reward_weight if self.reward_key is not None else None,
+            expected_shapes=self.state_shapes,
+        )
+        return PlanContext(
+            problem=problem,
+            model_step=self.model_step,
+            horizon=horizon,
+            action_shape=self.action_shape,
+            action_dtype=self.action_spec.dtype,
+            bounds=self.bounds,
+            stop_distance=self.stop_distance,
+            generator=self.generator,
+        )
+
+    def _solve(self, context: PlanContext) -> PlanResult:
         raise NotImplementedError
 
-    # -- plans, rollouts ----------------------------------------------------------------------
+    # -- what the solvers share --------------------------------------------------------------
 
-    def _initial_actions(self, problem: PlanningProblem) -> Tensor:
-        """Zero actions ``[N, T, *A]``, inside the bounds."""
-        shape = (problem.num_plans, self.planning_horizon, *self.action_shape)
-        return self._clamp(torch.zeros(shape, device=self.env.device, dtype=self.action_spec.dtype))
-
-    def _warm_started(self, problem: PlanningProblem, actions: Tensor, states: list[Tensor]):
-        """``actions`` and per-key ``states`` ``[N, T, D_k]``, replaced by the previous plan shifted by
-        one step for the plans whose goal has not changed."""
+    def _warm_started(self, context: PlanContext, plan: TensorDictBase) -> TensorDictBase | None:
+        """``plan`` ``[N, T]`` with the previous plan shifted by one step in its place, for the plans
+        whose goal has not changed; ``None`` when there is nothing to warm start from."""
         previous = self._previous
-        if (
-            not self.warm_start
-            or previous is None
-            or previous["batch_shape"] != problem.batch_shape
-            or set(previous["goal"]) != set(problem.goal)
-        ):
-            return actions, states
-        same_goal = torch.ones(problem.num_plans, dtype=torch.bool, device=actions.device)
-        for index, goal in problem.goal.items():
-            same_goal &= torch.isclose(goal, previous["goal"][index]).all(-1)
+        problem = context.problem
+        if not self.warm_start or previous is None:
+            return None
+        batch_shape, old, old_goal = previous
+        goal = getattr(problem.objective, "goal", None)
+        if batch_shape != problem.batch_shape or (old_goal is None) != (goal is None):
+            return None
+        if goal is not None and set(old_goal.keys(True, True)) != set(goal.keys(True, True)):
+            return None
+        # The warm start (TD-MPC2's): the previous plan shifted by one step, its last step repeated.
+        shifted = torch.cat([old[:, 1:], old[:, -1:]], dim=1).select(*plan.keys(True, True))
+        shifted = _fit(shifted, context.horizon)
+        same_goal = torch.ones(problem.num_plans, dtype=torch.bool, device=context.device)
+        if goal is not None:
+            for key in goal.keys(True, True):
+                same_goal &= torch.isclose(goal.get(key), old_goal.get(key)).flatten(1).all(-1)
+        return torch.where(same_goal[:, None].expand(plan.batch_size), shifted, plan)
 
-        def choose(new: Tensor, old: Tensor) -> Tensor:
-            shifted = torch.cat([old[:, 1:], old[:, -1:]], dim=1)
-            return torch.where(same_goal.reshape(-1, *[1] * (new.ndim - 1)), shifted, new)
-
-        return choose(actions, previous["actions"]), [choose(s, old) for s, old in zip(states, previous["states"])]
-
-    def _clamp(self, actions: Tensor) -> Tensor:
-        return actions if self.bounds is None else actions.clamp(*self.bounds)
-
-    def _rollout(self, problem: PlanningProblem, actions: Tensor) -> list[Tensor]:
-        """Flat serial rollout ``[N, T+1, D_k]`` per key."""
-        self._model_calls += actions.shape[1]
-        return serial_rollout(self.model_step, problem, actions)
-
-    def _scored_rollout(self, problem: PlanningProblem, actions: Tensor):
-        """The rollout, its objective ``[N]`` (differentiable) and its score ``[N]`` (lower is better).
-
-        Towards a goal: the final state's mean squared goal error, and its distance to the goal.
-        By reward: minus the return, for both.
-        """
-        if problem.by_reward:
-            self._model_calls += actions.shape[1]
-            rollout, rewards = serial_rollout(self.model_step, problem, actions, with_reward=True)
-            objective = -rewards.sum(1)
-            return rollout, objective, objective.detach()
-        rollout = self._rollout(problem, actions)
-        final = [x[:, -1] for x in rollout]
-        return rollout, goal_mse(final, problem.goal), goal_distance(final, problem.goal).detach()
-
-    def _evaluate(self, problem: PlanningProblem, actions: Tensor, states: list[Tensor], best: BestPlan):
-        """Rolls ``actions`` out, offers the plan to ``best``, returns the rollout."""
-        with torch.no_grad():
-            rollout, _, score = self._scored_rollout(problem, actions)
-        best.offer(score, actions, rollout, states)
-        return rollout
-
-    def _reached(self, problem: PlanningProblem, best: BestPlan) -> bool:
-        """Whether ``best`` holds, for every batch element, a plan within ``stop_distance`` of the goal."""
-        return not problem.by_reward and best.reached(problem.restarts, self.stop_distance)
-
-    def _shoot(self, problem, actions: Tensor, steps: int, lr: float, best: BestPlan, states, history=None) -> int:
-        """``steps`` Adam steps (lr ``lr``) on the serial rollout's objective: the final state's goal
-        error, or minus the return when planning by reward.
-
-        ``actions`` ``[N, T, *A]`` is updated in place and stays inside the bounds; each step's
-        rollout is offered to ``best`` (with ``states`` as the plan's states; ``None`` takes the
-        rollout's), and its loss ``[N]`` written to ``history[step]`` when given. Returns the
-        steps taken: fewer than ``steps`` when ``best`` reached ``stop_distance``.
-        """
-        candidate = plan_variable(actions)
-        optimizer = torch.optim.Adam([candidate], lr=lr)
-        taken = 0
-        for step in range(steps):
-            taken += 1
-            rollout, loss, score = self._scored_rollout(problem, candidate)
-            with torch.no_grad():
-                best.offer(score, candidate, rollout, states)
-                if history is not None:
-                    history[step] = loss
-            if self._reached(problem, best):
-                break
-            descend(optimizer, loss, [candidate])
-            with torch.no_grad():
-                candidate.copy_(self._clamp(candidate))
-        with torch.no_grad():
-            actions.copy_(candidate)
-        return taken
-
-    # -- results ------------------------------------------------------------------------------
+    def _view(self, context: PlanContext, **plan: Tensor | TensorDictBase) -> TensorDictBase:
+        """The callback's read-only view of the plan: detached, ``[*B, restarts]``, locked."""
+        problem = context.problem
+        view = TensorDict({name: value.detach() for name, value in plan.items()}, batch_size=[problem.num_plans])
+        return view.reshape(*problem.batch_shape, problem.restarts).lock_()
 
     def _recover(self, best: BestPlan, iteration: int) -> None:
         """After the loss became non-finite: warns, or raises if no finite plan was found yet."""
-        if best.score is None or not torch.isfinite(best.score).any():
+        if not best.finite():
             raise ValueError(
                 f"The loss became NaN or infinite by iteration {iteration + 1}, before any finite plan "
                 "was found; lower the learning rates / noise or check the world model."
@@ -270,24 +227,32 @@ class GoalPlanner(MPCPlannerBase):
             stacklevel=4,
         )
 
-    def _result(self, problem: PlanningProblem, best: BestPlan, history: Tensor) -> PlanResult:
+    def _result(
+        self, context: PlanContext, best: BestPlan, history: Tensor, iterations: int, status: Status
+    ) -> PlanResult:
         """The best plan per batch element (over restarts); remembered for the next warm start."""
-        batch, restarts = problem.batch_shape, problem.restarts
-        index = best.score.reshape(math.prod(batch), restarts).argmin(-1).reshape(batch)
-        score = pick_restart(best.score, index, batch, restarts)
-        states = [torch.cat([start[:, None], s], dim=1) for start, s in zip(problem.start, best.virtual)]
-        self._previous = {
-            "batch_shape": batch,
-            "goal": dict(problem.goal),
-            "actions": best.actions,
-            "states": best.virtual,
-        }
+        problem = context.problem
+        index = problem.best_restart(best.score)
+        plan = TensorDict(actions=best.actions, virtual_states=best.virtual, batch_size=best.actions.shape[:2])
+        self._previous = (problem.batch_shape, plan, getattr(problem.objective, "goal", None))
+        states = torch.cat([problem.start.unsqueeze(1), best.virtual], dim=1)
+        restarts = problem.restarts
         return PlanResult(
-            actions=pick_restart(best.actions, index, batch, restarts),
-            virtual_states=problem.to_tensordict(states, index),
-            rollout=problem.to_tensordict(best.rollout, index),
-            goal_distance=None if problem.by_reward else score,
-            loss_history=history.reshape(-1, math.prod(batch), restarts).mean(-1).reshape(-1, *batch),
-            model_calls=self._model_calls,
-            predicted_return=-score if problem.by_reward else None,
+            actions=problem.pick(best.actions, index),
+            virtual_states=problem.pick(states, index),
+            rollout=problem.pick(best.rollout, index),
+            loss_history=history.reshape(-1, *problem.batch_shape, restarts).mean(-1),
+            model_calls=context.model_calls,
+            iterations=iterations,
+            status=status,
+            restart=index,
+            **problem.objective.report(problem.pick(best.score, index)),
         )
+
+
+def _fit(plan: TensorDictBase, horizon: int) -> TensorDictBase:
+    """``plan`` ``[N, T']`` cut to ``horizon`` steps, or padded with its last step."""
+    steps = plan.batch_size[1]
+    if steps >= horizon:
+        return plan[:, :horizon]
+    return torch.cat([plan, plan[:, -1:].expand(plan.batch_size[0], horizon - steps)], dim=1)

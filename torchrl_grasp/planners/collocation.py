@@ -1,12 +1,7 @@
-"""Plain collocation: GRASP's variables and loss, without its stop-gradient, noise and syncs."""
+"""Plain collocation: GRASP's iteration with the stop-gradient off, and no noise or sync."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import torch
-from tensordict import NestedKey
-from torch import Tensor
 from torchrl.envs.model_based import ModelBasedEnvBase
 
 from torchrl_grasp.planners.grasp import GRASPPlanner
@@ -61,40 +56,19 @@ class CollocationPlanner(GRASPPlanner):
         planning_horizon: int,
         optim_steps: int = 300,
         *,
-        goal_key: NestedKey = "goal",
-        state_keys: Sequence[NestedKey] | None = None,
-        action_key: NestedKey = "action",
-        lr_states: float = 0.1,
-        lr_actions: float = 0.005,
         goal_weight: float = 0.0,
-        num_restarts: int = 1,
-        warm_start: bool = True,
-        generator: torch.Generator | None = None,
-        stop_distance: float | None = None,
-        reward_key: NestedKey | None = None,
-        reward_weight: float = 1.0,
+        **options,
     ):
+        fixed = sorted({"stop_gradient", "state_noise_std", "sync"} & set(options))
+        if fixed:
+            raise TypeError(f"CollocationPlanner fixes {fixed}: use GRASPPlanner to set them.")
         super().__init__(
             env,
             planning_horizon,
             optim_steps,
-            goal_key=goal_key,
-            state_keys=state_keys,
-            action_key=action_key,
-            lr_states=lr_states,
-            lr_actions=lr_actions,
-            state_noise_std=0.0,
             goal_weight=goal_weight,
-            sync_every=optim_steps,
-            sync_mode=None,
-            num_restarts=num_restarts,
-            warm_start=warm_start,
-            generator=generator,
-            stop_distance=stop_distance,
-            reward_key=reward_key,
-            reward_weight=reward_weight,
+            stop_gradient=False,
+            state_noise_std=0.0,
+            sync=None,
+            **options,
         )
-
-    def _state_input(self, virtual: Tensor) -> Tensor:
-        """The virtual states themselves: gradients flow through the model's state input."""
-        return virtual

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-
 import torch
-from tensordict import NestedKey
+from tensordict import TensorDict
 from torchrl.envs.model_based import ModelBasedEnvBase
 
-from torchrl_grasp.planners._common import BestPlan, PlanningProblem, PlanResult
 from torchrl_grasp.planners.base import GoalPlanner
+from torchrl_grasp.planners.best import BestPlan
+from torchrl_grasp.planners.context import PlanContext
+from torchrl_grasp.planners.result import PlanResult
+from torchrl_grasp.planners.shooting import shoot
 
 
 class GradientPlanner(GoalPlanner):
@@ -30,8 +31,8 @@ class GradientPlanner(GoalPlanner):
 
     Keyword Args:
         goal_key, state_keys, action_key, num_restarts, warm_start, generator, stop_distance,
-            reward_key: as for :class:`~torchrl_grasp.GRASPPlanner`; with ``reward_key`` and no
-            goal, Adam maximises the rollout's return instead.
+            reward_key, callback: as for :class:`~torchrl_grasp.planners.base.GoalPlanner`; with
+            ``reward_key`` and no goal, Adam maximises the rollout's return instead.
         lr (float): Adam learning rate. Defaults to ``0.05``.
         init_std (float): scale of the initial action noise of restarts after the first.
             Defaults to ``0.3``.
@@ -57,47 +58,39 @@ class GradientPlanner(GoalPlanner):
         planning_horizon: int,
         optim_steps: int = 100,
         *,
-        goal_key: NestedKey = "goal",
-        state_keys: Sequence[NestedKey] | None = None,
-        action_key: NestedKey = "action",
         lr: float = 0.05,
         init_std: float = 0.3,
-        num_restarts: int = 1,
-        warm_start: bool = True,
-        generator: torch.Generator | None = None,
-        stop_distance: float | None = None,
-        reward_key: NestedKey | None = None,
-        reward_weight: float = 1.0,
+        **options,
     ):
-        super().__init__(
-            env,
-            planning_horizon,
-            optim_steps,
-            goal_key=goal_key,
-            state_keys=state_keys,
-            action_key=action_key,
-            num_restarts=num_restarts,
-            warm_start=warm_start,
-            generator=generator,
-            stop_distance=stop_distance,
-            reward_key=reward_key,
-            reward_weight=reward_weight,
-        )
+        super().__init__(env, planning_horizon, optim_steps, **options)
         self.lr, self.init_std = lr, init_std
 
-    def _plan(self, problem: PlanningProblem) -> PlanResult:
-        actions = self._initial_actions(problem)
+    def _solve(self, context: PlanContext) -> PlanResult:
+        problem = context.problem
+        actions = context.zero_actions()
         if problem.restarts > 1:
-            noise = torch.rand(actions.shape, generator=self.generator, device=actions.device, dtype=actions.dtype)
+            noise = torch.rand(actions.shape, generator=context.generator, device=actions.device, dtype=actions.dtype)
             noise = noise.mul_(2).sub_(1).mul_(self.init_std)
-            noise.view(-1, problem.restarts, *actions.shape[1:])[:, 0] = 0
-            actions = self._clamp(actions + noise)
-        actions, _ = self._warm_started(problem, actions, [])
-        history = actions.new_full((self.optim_steps, problem.num_plans), math.nan, dtype=problem.start[0].dtype)
+            noise[problem.first_restarts()] = 0
+            actions = context.clamp(actions + noise)
+        plan = TensorDict(actions=actions, batch_size=actions.shape[:2])
+        warm = self._warm_started(context, plan)
+        actions = (plan if warm is None else warm)["actions"].clone()
+        history = actions.new_full((self.optim_steps, problem.num_plans), math.nan, dtype=problem.dtype)
+
+        on_update = None
+        if self.callback is not None:
+            self.callback(0, self._view(context, actions=actions, loss=torch.full_like(history[0], math.nan)))
+
+            def on_update(step, candidate, loss):
+                self.callback(step, self._view(context, actions=candidate, loss=loss))
+
         best = BestPlan()
-        taken = self._shoot(problem, actions, self.optim_steps, self.lr, best, None, history)
+        taken = shoot(context, actions, self.optim_steps, self.lr, best, history=history, on_update=on_update)
         history = history[:taken]
-        self._evaluate(problem, actions, None, best)
+        context.evaluate(actions, None, best)
+        status = "reached" if context.reached(best) else "completed"
         if not torch.isfinite(history).all():
             self._recover(best, int((~torch.isfinite(history)).any(-1).nonzero()[0]))
-        return self._result(problem, best, history)
+            status = "non_finite"
+        return self._result(context, best, history, taken, status)

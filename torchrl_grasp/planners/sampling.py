@@ -34,13 +34,8 @@ from torch import Tensor
 from torchrl.envs.model_based import ModelBasedEnvBase
 from torchrl.modules.planners import CEMPlanner, MPPIPlanner
 
-from torchrl_grasp.planners._common import (
-    PlanResult,
-    goal_distance,
-    read_problem,
-    serial_rollout,
-    spec_feature_shapes,
-)
+from torchrl_grasp.planners.problem import read_problem, spec_feature_shapes
+from torchrl_grasp.planners.result import PlanResult
 from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
 
 
@@ -99,16 +94,18 @@ class _GoalSampling:
         actions = self.action_spec.project(means.squeeze(len(batch)))
         flat_actions = actions.reshape(problem.num_plans, horizon, *self.action_shape)
         with torch.no_grad():
-            rollout = serial_rollout(self.model_step, problem, flat_actions)
-        index = torch.zeros(batch, dtype=torch.long, device=actions.device)
-        rollout_td = problem.to_tensordict(rollout, index)
+            rollout, rewards = problem.objective.rollout(self.model_step, problem.start, flat_actions)
+            score = problem.objective.score(rollout, rewards)
         return PlanResult(
             actions=actions,
-            virtual_states=rollout_td,
-            rollout=rollout_td,
-            goal_distance=goal_distance([x[:, -1] for x in rollout], problem.goal).reshape(batch),
+            virtual_states=rollout.reshape(*batch, horizon + 1),
+            rollout=rollout.reshape(*batch, horizon + 1),
             loss_history=torch.empty(0, *batch, device=actions.device),
             model_calls=(self.optim_steps + 1) * horizon,
+            iterations=self.optim_steps,
+            status="completed",
+            restart=torch.zeros(batch, dtype=torch.long, device=actions.device),
+            **problem.objective.report(score.reshape(batch)),
         )
 
     def planning(self, tensordict: TensorDictBase) -> Tensor:

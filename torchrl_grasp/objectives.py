@@ -1,0 +1,200 @@
+r"""What a plan is scored by: reaching a goal, or the world model's return.
+
+An objective is the only place that knows it. Every planner asks its objective for
+
+- the model's prediction, with the reward when the objective needs one (:meth:`~GoalObjective.step`,
+  :meth:`~GoalObjective.rollout`);
+- the differentiable loss of a serial rollout, which shooting and GRASP's syncs minimise
+  (:meth:`~GoalObjective.rollout_loss`);
+- the score that ranks plans (lower is better) and says when planning may stop
+  (:meth:`~GoalObjective.score`, :meth:`~GoalObjective.reached`);
+- GRASP's dense collocation loss (:meth:`~GoalObjective.collocation_loss`) and the states it pins
+  (:attr:`~GoalObjective.goal_leaves`);
+- what the result reports (:meth:`~GoalObjective.report`).
+
+Towards a goal :math:`g` (a TensorDict with some of the state keys), with :math:`s_T` the
+rollout's last state:
+
+.. math::
+
+    \text{rollout loss} = \sum_k \operatorname{mean}_d (s_{T,k} - g_k)^2, \qquad
+    \text{score} = \Big(\sum_k \sum_d (s_{T,k} - g_k)^2\Big)^{1/2}
+
+By reward :math:`r` (the world model writes it beside the next state), both are minus the
+return :math:`\sum_{t=1}^{T} r(s_t)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from tensordict import NestedKey, TensorDict, TensorDictBase, unravel_key
+from torch import Tensor
+
+from torchrl_grasp.ops import collocation_loss
+
+if TYPE_CHECKING:
+    from torchrl_grasp.world_models.step import WorldModelStep
+
+
+def goal_distance(states: TensorDictBase, goal: TensorDictBase) -> Tensor:
+    """Euclidean distance of ``states`` to ``goal`` over the goal's keys, features flattened: ``[*batch]``.
+
+    The one definition of "how far from the goal" in the package: plans are ranked by it,
+    ``stop_distance`` compares with it, and :class:`~torchrl_grasp.TransitionModelEnv`'s reward is
+    minus it.
+
+    Examples:
+        >>> from tensordict import TensorDict
+        >>> states = TensorDict(position=torch.tensor([[3.0, 0.0]]), velocity=torch.ones(1, 2), batch_size=[1])
+        >>> goal_distance(states, TensorDict(position=torch.tensor([[0.0, 4.0]]), batch_size=[1]))
+        tensor([5.])
+    """
+    squared = [
+        (states.get(key) - goal.get(key)).square().flatten(states.batch_dims).sum(-1)
+        for key in goal.keys(True, True)
+    ]
+    return torch.stack(squared).sum(0).sqrt()
+
+
+class _Objective:
+    """What both objectives share: the state keys, and the model's prediction with or without reward."""
+
+    uses_reward = False
+
+    def __init__(self, state_keys: Sequence[NestedKey]):
+        self.state_keys = [unravel_key(key) for key in state_keys]
+
+    def step(self, model_step: WorldModelStep, states: Sequence[Tensor], action: Tensor):
+        """One batched model call: next states ``[M, *F_k]`` per state key, and the rewards ``[M]``
+        (``None`` for an objective that needs none)."""
+        if self.uses_reward:
+            return model_step.with_reward(states, action)
+        return model_step(states, action), None
+
+    def rollout(self, model_step: WorldModelStep, start: TensorDictBase, actions: Tensor):
+        """The serial rollout of ``actions`` ``[N, T, *A]`` from ``start`` ``[N]``: a TensorDict
+        ``[N, T+1]`` and the rewards ``[N, T]`` (``None`` for an objective that needs none)."""
+        leaves = [start.get(key) for key in self.state_keys]
+        out = model_step.rollout(leaves, actions, with_reward=self.uses_reward)
+        trajectory, rewards = out if self.uses_reward else (out, None)
+        batch = (*start.batch_size, actions.shape[start.batch_dims] + 1)
+        rollout = TensorDict(dict(zip(self.state_keys, trajectory)), batch_size=batch, device=start.device)
+        return rollout, rewards
+
+
+class GoalObjective(_Objective):
+    r"""Reach ``goal``: a TensorDict ``[N]`` holding some of the state keys.
+
+    Examples:
+        >>> from tensordict import TensorDict
+        >>> goal = TensorDict(position=torch.tensor([[1.0, 0.0]]), batch_size=[1])
+        >>> objective = GoalObjective(goal, ["position", "velocity"])
+        >>> rollout = TensorDict(position=torch.zeros(1, 3, 2), velocity=torch.zeros(1, 3, 2), batch_size=[1, 3])
+        >>> objective.rollout_loss(rollout, None), objective.score(rollout, None)  # mean_d, and the distance
+        (tensor([0.5000]), tensor([1.]))
+        >>> bool(objective.reached(torch.tensor([0.01]), 1, stop_distance=0.02))
+        True
+        >>> [leaf is None for leaf in objective.goal_leaves]  # the goal pins position only
+        [False, True]
+    """
+
+    def __init__(self, goal: TensorDictBase, state_keys: Sequence[NestedKey]):
+        super().__init__(state_keys)
+        self.goal = goal
+        present = {unravel_key(key) for key in goal.keys(True, True)}
+        self.goal_leaves: list[Tensor | None] = [goal.get(key) if key in present else None for key in self.state_keys]
+        self._flat_goals = [None if leaf is None else leaf.flatten(1) for leaf in self.goal_leaves]
+
+    def rollout_loss(self, rollout: TensorDictBase, rewards: Tensor | None) -> Tensor:
+        """``sum_k mean_d (s_T - g)^2`` per plan ``[N]``, differentiable: what shooting minimises."""
+        final = rollout[:, -1]
+        return torch.stack(
+            [(final.get(key).flatten(1) - goal).square().mean(-1) for key, goal in self._goal_items()]
+        ).sum(0)
+
+    def score(self, rollout: TensorDictBase, rewards: Tensor | None) -> Tensor:
+        """The rollout's final distance to the goal ``[N]`` (lower is better), detached."""
+        return goal_distance(rollout[:, -1], self.goal).detach()
+
+    def reached(self, score: Tensor, restarts: int, stop_distance: float | None) -> bool:
+        """Whether every batch element has a plan (on any of its ``restarts``) scoring ``stop_distance`` or less."""
+        if stop_distance is None:
+            return False
+        return bool((score.reshape(-1, restarts).amin(-1) <= stop_distance).all())
+
+    def collocation_loss(
+        self, predicted: Sequence[Tensor], virtual: Sequence[Tensor], rewards: Tensor | None, goal_weight: float
+    ) -> Tensor:
+        r"""GRASP's loss per plan ``[N]`` from per-key ``[N, T, D_k]`` predictions and virtual states:
+        :math:`\sum_k \sum_t \operatorname{mean}_d (\hat s_{t+1} - s_{t+1})^2 + \gamma \operatorname{mean}_d (\hat s_{t+1} - g)^2`,
+        the goal term on the goal's keys only (the fused op, :func:`torchrl_grasp.ops.collocation_loss`)."""
+        loss = 0
+        for pred, states, goal in zip(predicted, virtual, self._flat_goals):
+            loss = loss + collocation_loss(pred, states, goal, goal_weight if goal is not None else 0.0)
+        return loss
+
+    def report(self, score: Tensor) -> dict:
+        """The result's fields for the best plans' ``score`` ``[*B]``."""
+        return dict(goal_distance=score, predicted_return=None)
+
+    def repeat(self, times: int) -> GoalObjective:
+        """The objective of each plan repeated ``times`` times in a row (``[N * times]``), for sampling around plans."""
+        return GoalObjective(self.goal.repeat_interleave(times, dim=0), self.state_keys)
+
+    def _goal_items(self):
+        return [(key, goal) for key, goal in zip(self.state_keys, self._flat_goals) if goal is not None]
+
+
+class RewardObjective(_Objective):
+    r"""Maximise the world model's return, the sum of the rewards it writes beside each predicted state.
+
+    In GRASP's collocation loss the goal term becomes :math:`-\lambda \sum_t r(\hat s_{t+1})`,
+    :math:`\lambda` = ``reward_weight``; no state is pinned.
+
+    Examples:
+        >>> objective = RewardObjective(["observation"], reward_weight=1.0)
+        >>> rewards = torch.tensor([[1.0, 2.0], [0.0, 0.5]])
+        >>> objective.score(None, rewards), objective.report(-torch.tensor(3.0))["predicted_return"]
+        (tensor([-3.0000, -0.5000]), tensor(3.))
+        >>> objective.reached(torch.tensor([-100.0]), 1, stop_distance=0.1)  # no distance to stop at
+        False
+    """
+
+    uses_reward = True
+
+    def __init__(self, state_keys: Sequence[NestedKey], reward_weight: float = 1.0):
+        super().__init__(state_keys)
+        self.reward_weight = reward_weight
+        self.goal_leaves: list[Tensor | None] = [None] * len(self.state_keys)
+
+    def rollout_loss(self, rollout: TensorDictBase, rewards: Tensor) -> Tensor:
+        """Minus the return ``[N]``, differentiable."""
+        return -rewards.sum(-1)
+
+    def score(self, rollout: TensorDictBase, rewards: Tensor) -> Tensor:
+        """Minus the return ``[N]`` (lower is better), detached."""
+        return -rewards.sum(-1).detach()
+
+    def reached(self, score: Tensor, restarts: int, stop_distance: float | None) -> bool:
+        """Never: a return has no distance to stop at."""
+        return False
+
+    def collocation_loss(
+        self, predicted: Sequence[Tensor], virtual: Sequence[Tensor], rewards: Tensor, goal_weight: float
+    ) -> Tensor:
+        r""":math:`\sum_k \sum_t \operatorname{mean}_d (\hat s_{t+1} - s_{t+1})^2 - \lambda \sum_t r(\hat s_{t+1})` per plan ``[N]``."""
+        loss = -self.reward_weight * rewards.reshape(predicted[0].shape[0], -1).sum(1)
+        for pred, states in zip(predicted, virtual):
+            loss = loss + collocation_loss(pred, states, None, 0.0)
+        return loss
+
+    def report(self, score: Tensor) -> dict:
+        """The result's fields for the best plans' ``score`` ``[*B]``."""
+        return dict(goal_distance=None, predicted_return=-score)
+
+    def repeat(self, times: int) -> RewardObjective:
+        """The same objective: it holds nothing per plan."""
+        return self

@@ -1,0 +1,92 @@
+"""What a solver works with during one plan call: the problem, the world model, the bounds, when to stop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from tensordict import TensorDictBase
+from torch import Tensor
+
+from torchrl_grasp.planners.best import BestPlan
+from torchrl_grasp.planners.problem import PlanningProblem
+from torchrl_grasp.world_models.step import WorldModelStep
+
+
+@dataclass
+class PlanContext:
+    """One plan call's problem and means, shared by every piece of a solver (iterations, syncs, shooting).
+
+    Every world-model call of a plan goes through :meth:`step` or :meth:`rollout`, which count them.
+
+    Attributes:
+        problem (PlanningProblem): the ``N`` plans' start states and objective.
+        model_step (WorldModelStep): the world model on plain tensors.
+        horizon (int): :math:`T`.
+        action_shape (torch.Size): ``A``, the action's shape without batch dims.
+        action_dtype (torch.dtype): the action spec's dtype.
+        bounds (tuple of Tensor, optional): ``(low, high)`` of the actions; ``None`` if unbounded.
+        stop_distance (float, optional): stop once every batch element has a plan scoring this or less.
+        generator (torch.Generator): the only source of randomness.
+        model_calls (int): batched world-model calls so far (a serial rollout counts ``T``).
+    """
+
+    problem: PlanningProblem
+    model_step: WorldModelStep
+    horizon: int
+    action_shape: torch.Size
+    action_dtype: torch.dtype
+    bounds: tuple[Tensor, Tensor] | None
+    stop_distance: float | None
+    generator: torch.Generator
+    model_calls: int = field(default=0)
+
+    @property
+    def objective(self):
+        return self.problem.objective
+
+    @property
+    def device(self) -> torch.device:
+        return self.problem.start.device or torch.device("cpu")
+
+    def zero_actions(self, problem: PlanningProblem | None = None) -> Tensor:
+        """Zero actions ``[N, T, *A]``, inside the bounds."""
+        problem = problem or self.problem
+        shape = (problem.num_plans, self.horizon, *self.action_shape)
+        return self.clamp(torch.zeros(shape, device=self.device, dtype=self.action_dtype))
+
+    def clamp(self, actions: Tensor) -> Tensor:
+        """``actions`` inside the spec's bounds."""
+        return actions if self.bounds is None else actions.clamp(*self.bounds)
+
+    def normal(self, shape, dtype: torch.dtype | None = None) -> Tensor:
+        """Standard normal noise of ``shape`` from the plan's generator."""
+        return torch.randn(shape, generator=self.generator, device=self.device, dtype=dtype)
+
+    def step(self, states: list[Tensor], actions: Tensor):
+        """One batched world-model call through the objective: next states per key, and rewards or ``None``."""
+        self.model_calls += 1
+        return self.objective.step(self.model_step, states, actions)
+
+    def rollout(self, actions: Tensor, problem: PlanningProblem | None = None):
+        """The serial rollout of ``actions`` ``[N, T, *A]``: a TensorDict ``[N, T+1]`` and rewards (or ``None``)."""
+        problem = problem or self.problem
+        self.model_calls += actions.shape[1]
+        return problem.objective.rollout(self.model_step, problem.start, actions)
+
+    def scored_rollout(self, actions: Tensor, problem: PlanningProblem | None = None):
+        """The rollout, its differentiable loss ``[N]`` and its score ``[N]`` (lower is better)."""
+        problem = problem or self.problem
+        rollout, rewards = self.rollout(actions, problem)
+        return rollout, problem.objective.rollout_loss(rollout, rewards), problem.objective.score(rollout, rewards)
+
+    @torch.no_grad()
+    def evaluate(self, actions: Tensor, virtual: TensorDictBase | None, best: BestPlan) -> TensorDictBase:
+        """Rolls ``actions`` out, offers the plan (with ``virtual`` as its states) to ``best``, returns the rollout."""
+        rollout, _, score = self.scored_rollout(actions)
+        best.offer(score, actions, rollout, virtual)
+        return rollout
+
+    def reached(self, best: BestPlan) -> bool:
+        """Whether ``best`` holds, for every batch element, a plan within ``stop_distance``."""
+        return best.score is not None and self.objective.reached(best.score, self.problem.restarts, self.stop_distance)

@@ -1,0 +1,55 @@
+"""Shooting: Adam on the actions through the world model's serial rollout (GD, and GRASP's GD sync)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from tensordict import TensorDictBase
+from torch import Tensor
+
+from torchrl_grasp.planners.best import BestPlan
+from torchrl_grasp.planners.context import PlanContext
+from torchrl_grasp.planners.descent import descend, plan_variable
+
+
+def shoot(
+    context: PlanContext,
+    actions: Tensor,
+    steps: int,
+    lr: float,
+    best: BestPlan,
+    *,
+    virtual: TensorDictBase | None = None,
+    history: Tensor | None = None,
+    on_update: Callable[[int, Tensor, Tensor], None] | None = None,
+) -> int:
+    r"""``steps`` Adam steps (lr ``lr``) on the serial rollout's loss, the objective's
+    :math:`\mathcal{L}(F^T(s_0, a))` (the final state's goal error, or minus the return).
+
+    ``actions`` ``[N, T, *A]`` is updated in place and stays inside the bounds. Each step's rollout
+    is offered to ``best`` (with ``virtual`` as the plan's states; ``None`` takes the rollout's) and
+    its loss ``[N]`` written to ``history[step]`` when given; ``on_update(k, actions, loss)`` is
+    called after the ``k``-th update with the updated actions and the loss it descended. Returns
+    the steps taken: fewer than ``steps`` once ``best`` reached ``stop_distance``.
+    """
+    candidate = plan_variable(actions)
+    optimizer = torch.optim.Adam([candidate], lr=lr)
+    taken = 0
+    for step in range(steps):
+        taken += 1
+        rollout, loss, score = context.scored_rollout(candidate)
+        with torch.no_grad():
+            best.offer(score, candidate, rollout, virtual)
+            if history is not None:
+                history[step] = loss
+        if context.reached(best):
+            break
+        descend(optimizer, loss, [candidate])
+        with torch.no_grad():
+            candidate.copy_(context.clamp(candidate))
+        if on_update is not None:
+            on_update(step + 1, candidate.detach(), loss.detach())
+    with torch.no_grad():
+        actions.copy_(candidate)
+    return taken

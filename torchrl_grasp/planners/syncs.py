@@ -1,0 +1,151 @@
+"""GRASP's periodic syncs: how the plan is grounded in the world model's serial rollout.
+
+A sync is chosen by one typed argument, ``GRASPPlanner(sync=...)``: :class:`GDSync` (the
+default), :class:`CEMSync`, or ``None`` (the rollout is evaluated at the end only).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+from tensordict import TensorDictBase
+from torch import Tensor
+
+from torchrl_grasp.planners.best import BestPlan
+from torchrl_grasp.planners.context import PlanContext
+from torchrl_grasp.planners.shooting import shoot
+
+
+def _check_positive_int(owner: str, **values) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}.")
+
+
+@dataclass(frozen=True)
+class GDSync:
+    """Every ``every`` iterations (and at the end): ``steps`` Adam steps at ``lr`` on the serial rollout's loss.
+
+    Each step's rollout is a candidate plan. The authors' default sync.
+
+    Examples:
+        >>> GDSync()
+        GDSync(every=50, steps=10, lr=0.05)
+        >>> GDSync(every=0)
+        Traceback (most recent call last):
+        ValueError: GDSync: every must be a positive int, got 0.
+    """
+
+    every: int = 50
+    steps: int = 10
+    lr: float = 0.05
+
+    def __post_init__(self):
+        _check_positive_int("GDSync", every=self.every, steps=self.steps)
+        if not self.lr > 0:
+            raise ValueError(f"GDSync: lr must be a positive float, got {self.lr!r}.")
+
+    def __call__(self, context: PlanContext, actions: Tensor, virtual: TensorDictBase, best: BestPlan) -> None:
+        shoot(context, actions, self.steps, self.lr, best, virtual=virtual)
+
+
+@dataclass(frozen=True)
+class CEMSync:
+    """Every ``every`` iterations (and at the end): ``iterations`` CEM iterations around the current actions.
+
+    ``samples`` candidates per plan (the current actions among them), ``top_k`` elites; the
+    sampling standard deviation of step ``t`` is ``std * drift_t / mean_t(drift_t)``, where
+    ``drift_t`` is the RMS gap between the virtual state :math:`s_{t+1}` and the rollout's, so
+    the search widens where collocation and the model disagree (the authors' CEM refinement).
+
+    Examples:
+        >>> CEMSync(iterations=5, samples=64, top_k=8)
+        CEMSync(every=50, iterations=5, std=0.05, samples=64, top_k=8)
+        >>> CEMSync(samples=8, top_k=16)
+        Traceback (most recent call last):
+        ValueError: CEMSync: top_k=16 exceeds samples=8.
+    """
+
+    every: int = 50
+    iterations: int = 10
+    std: float = 0.05
+    samples: int = 64
+    top_k: int = 8
+
+    def __post_init__(self):
+        _check_positive_int("CEMSync", every=self.every, iterations=self.iterations, samples=self.samples, top_k=self.top_k)
+        if self.top_k > self.samples:
+            raise ValueError(f"CEMSync: top_k={self.top_k} exceeds samples={self.samples}.")
+        if not self.std > 0:
+            raise ValueError(f"CEMSync: std must be a positive float, got {self.std!r}.")
+
+    @torch.no_grad()
+    def __call__(self, context: PlanContext, actions: Tensor, virtual: TensorDictBase, best: BestPlan) -> None:
+        n, horizon, samples, action_shape = context.problem.num_plans, context.horizon, self.samples, context.action_shape
+        rollout = context.evaluate(actions.detach(), virtual, best)
+        gap = (virtual - rollout[:, 1:]).apply(lambda x: x.flatten(2).square().mean(-1), batch_size=virtual.batch_size)
+        drift = torch.stack(list(gap.values(True, True))).sum(0).sqrt()
+        std = self.std * drift / (drift.mean(-1, keepdim=True) + 1e-8)
+        std = std.reshape(n, 1, horizon, *[1] * len(action_shape)).expand(n, 1, horizon, *action_shape)
+        mean = actions.detach()[:, None]
+        repeated = context.problem.repeat(samples)
+        rows = torch.arange(n, device=mean.device)
+        for _ in range(self.iterations):
+            noise = context.normal((n, samples, horizon, *action_shape), dtype=mean.dtype)
+            noise[:, 0] = 0  # the current mean is always a candidate
+            candidates = context.clamp(mean + std * noise)
+            trajectories, _, score = context.scored_rollout(candidates.reshape(n * samples, horizon, *action_shape), repeated)
+            score = score.reshape(n, samples)
+            elite = score.topk(self.top_k, dim=1, largest=False).indices
+            elites = candidates[rows[:, None], elite]
+            winner = elite[:, 0]
+            best.offer(score[rows, winner], elites[:, 0], trajectories[rows * samples + winner], virtual)
+            mean, std = elites.mean(1, keepdim=True), elites.std(1, keepdim=True)
+        actions.copy_(mean[:, 0])
+
+
+_UNSET = object()
+
+
+def sync_from_legacy(sync, *, sync_mode=_UNSET, sync_every=None, sync_steps=None, sync_lr=None,
+                     sync_cem_samples=None, sync_cem_top_k=None):
+    """The sync that the keyword arguments of torchrl_grasp 0.1 describe, with a ``DeprecationWarning``
+    that names the replacement; ``sync`` unchanged when none of them is given.
+
+    Examples:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     sync = sync_from_legacy(GDSync(), sync_every=25, sync_lr=0.1)
+        >>> sync, str(caught[0].message).split(";")[0]
+        (GDSync(every=25, steps=10, lr=0.1), 'sync_every, sync_lr are deprecated: pass sync=GDSync(every=25, steps=10, lr=0.1)')
+    """
+    legacy = dict(sync_every=sync_every, sync_steps=sync_steps, sync_lr=sync_lr,
+                  sync_cem_samples=sync_cem_samples, sync_cem_top_k=sync_cem_top_k)
+    given = [name for name, value in legacy.items() if value is not None]
+    if sync_mode is not _UNSET:
+        given.insert(0, "sync_mode")
+    if not given:
+        return sync
+    mode = "gd" if sync_mode is _UNSET else sync_mode
+    if mode not in ("gd", "cem", None):
+        raise ValueError(f"sync_mode must be one of ('gd', 'cem', None), got {mode!r}.")
+    every = sync_every if sync_every is not None else 50
+    steps = sync_steps if sync_steps is not None else 10
+    lr = sync_lr if sync_lr is not None else 0.05
+    if mode == "gd":
+        replacement = GDSync(every=every, steps=steps, lr=lr)
+    elif mode == "cem":
+        replacement = CEMSync(every=every, iterations=steps, std=lr, samples=sync_cem_samples or 64,
+                              top_k=sync_cem_top_k or 8)
+    else:
+        replacement = None
+    warnings.warn(
+        f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} deprecated: pass sync={replacement!r}; "
+        "they will be removed in the next release.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return replacement
