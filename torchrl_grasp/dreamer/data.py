@@ -123,8 +123,8 @@ class PixelEpisodes:
         positions = self.positions[rows[:, None], index]
         state_dim, belief_dim = latent_dims
         return TensorDict(
-            state=torch.zeros(count, length, state_dim),
-            belief=torch.zeros(count, length, belief_dim),
+            state=self.actions.new_zeros(count, length, state_dim),
+            belief=self.actions.new_zeros(count, length, belief_dim),
             action=self.actions[rows[:, None], index],
             next=TensorDict(
                 pixels=render(positions),

@@ -84,7 +84,7 @@ class LatentFilter:
         batch = embedding.shape[:-1]
         latent = self.model.initial_latent(batch) if latent is None else latent
         if action is None:
-            action = torch.zeros(*batch, *self.model.action_spec.shape)
+            action = torch.zeros(*batch, *self.model.action_spec.shape, device=embedding.device)
         rows = batch.numel()  # the prior's GRUCell takes a 1-D batch
         _, _, _, belief = self.model.prior(
             latent["state"].reshape(rows, -1), latent["belief"].reshape(rows, -1), action.reshape(rows, -1)

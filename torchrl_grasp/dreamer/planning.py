@@ -17,7 +17,6 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from torch import Tensor
-from torchrl.data import Bounded
 from torchrl.envs import StepCounter, TransformedEnv, UnaryTransform
 from torchrl.envs.model_based.dreamer import DreamerEnv
 
@@ -94,7 +93,7 @@ class LatentPlanning:
         self.latent_filter = LatentFilter(self.model)
         self.goal_keys = tuple(goal_keys)
         self.settle_steps = settle_steps
-        self.action_spec = Bounded(-1.0, 1.0, (2,))
+        self.action_spec = self.model.action_spec
         self.step = WorldModelStep(self.model.transition_module(), ["state", "belief"], "action")
 
     def goal_env(self) -> TransitionModelEnv:

@@ -151,10 +151,12 @@ class RSSMWorldModel(nn.Module):
     def initial_latent(self, batch_size) -> TensorDict:
         """The zero latent ``{state, belief}`` that TorchRL's Dreamer starts every episode from."""
         batch_size = torch.Size(batch_size)
+        device = self.reward.parameters().__next__().device
         return TensorDict(
-            state=torch.zeros(*batch_size, self.size.state_dim),
-            belief=torch.zeros(*batch_size, self.size.belief_dim),
+            state=torch.zeros(*batch_size, self.size.state_dim, device=device),
+            belief=torch.zeros(*batch_size, self.size.belief_dim, device=device),
             batch_size=batch_size,
+            device=device,
         )
 
     def latent_spec(self) -> Composite:

@@ -84,6 +84,18 @@ class PixelModelConfig:
         """The gymnasium task (unwrapped), for its dynamics and geometry."""
         return gymnasium.make(self.env_id, **dict(self.env_kwargs)).unwrapped
 
+    def action_spec(self) -> Bounded:
+        """The task's action space as a TorchRL spec: what the model's prior and the planners take.
+
+        Examples:
+            >>> PixelModelConfig().action_spec().shape, float(PixelModelConfig().action_spec().space.low[0])
+            (torch.Size([2]), -1.0)
+        """
+        space = self.task().action_space
+        return Bounded(
+            torch.as_tensor(space.low, dtype=torch.float32), torch.as_tensor(space.high, dtype=torch.float32), space.shape
+        )
+
     def renderer(self) -> PointMassPixels:
         """How this model's images are drawn."""
         return PointMassPixels(self.task(), blob_sigma=self.blob_sigma)
@@ -277,7 +289,7 @@ def fit_pixel_model(config: PixelModelConfig, *, progress: bool = True) -> tuple
     )
     train, held_out = data.split(min(64, config.episodes // 4))
     torch.manual_seed(seeds[1])  # TorchRL's parts initialise from the global RNG
-    model = RSSMWorldModel(Bounded(-1.0, 1.0, (2,)), config.size)
+    model = RSSMWorldModel(config.action_spec(), config.size)
     train_pixel_model(model, train, config, generator=torch.Generator().manual_seed(seeds[2]), progress=progress)
     model.requires_grad_(False).eval()
     return model, validate_pixel_model(model, held_out, config)
@@ -312,7 +324,7 @@ def load_or_train_pixel_model(
             raise ValueError(
                 f"{path} holds pixel model format {payload.get('format_version')}, not {PIXEL_MODEL_FORMAT_VERSION}."
             )
-        model = RSSMWorldModel(Bounded(-1.0, 1.0, (2,)), config.size)
+        model = RSSMWorldModel(config.action_spec(), config.size)
         model.load_state_dict(payload["state_dict"])
         model.requires_grad_(False).eval()
         report = PixelModelReport(

@@ -9,6 +9,8 @@ from torch import nn
 from torchrl.data import Composite, TensorSpec, Unbounded
 from torchrl.envs.model_based import ModelBasedEnvBase
 
+from torchrl_grasp.objectives import goal_distance
+
 
 class TransitionModelEnv(ModelBasedEnvBase):
     """A :class:`~torchrl.envs.model_based.ModelBasedEnvBase` around a transition model.
@@ -83,21 +85,21 @@ class TransitionModelEnv(ModelBasedEnvBase):
         self.action_spec = action_spec.to(device)
         self.reward_spec = Unbounded((1,), device=device)
 
-    def _goal_pairs(self, td: TensorDictBase) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _goal(self, td: TensorDictBase) -> TensorDictBase | None:
+        """The goal in ``td`` as a TensorDict of state keys (a tensor goal is the single state's)."""
         goal = td.get(self.goal_key, None) if self.goal_key is not None else None
-        if goal is None:
-            return []
         if isinstance(goal, torch.Tensor):
-            return [(td.get(self.model_state_keys[0]), goal)]
-        return [(td.get(key), goal.get(key)) for key in goal.keys(True, True)]
+            return TensorDict({self.model_state_keys[0]: goal}, batch_size=td.batch_size)
+        return goal
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
         out = self.world_model(tensordict.clone(recurse=False))
         next_td = out.select(*self.model_state_keys)
         if self.goal_key is not None and self.goal_key in tensordict.keys(True):
             next_td.set(self.goal_key, tensordict.get(self.goal_key))
-        squared = [(state - goal).pow(2).flatten(len(out.batch_size)).sum(-1) for state, goal in self._goal_pairs(next_td)]
-        distance = torch.stack(squared).sum(0).sqrt() if squared else torch.zeros(out.batch_size, device=self.device)
+        goal = self._goal(next_td)
+        # The planners' own definition of the distance to the goal (torchrl_grasp.objectives).
+        distance = goal_distance(next_td, goal) if goal is not None else torch.zeros(out.batch_size, device=self.device)
         next_td.set("reward", -distance.unsqueeze(-1))
         done = torch.zeros(*out.batch_size, 1, dtype=torch.bool, device=self.device)
         next_td.set("done", done)
