@@ -9,10 +9,13 @@ What it shows:
   :class:`~torchrl_grasp.world_models.analytic.SmoothWallDoor`, a smooth stand-in for the wall;
   ``--model learned``: the learned WallDoor model of the benchmark and the demo, trained once
   and cached) and returns one action per step;
-* the receding-horizon recipe that works for GRASP on this task: every ``--replan-every`` steps
-  it plans to the episode's deadline with the *remaining* horizon (a ``StepCounter`` gives the
-  step), keeps the rest of its previous plan when the model says that plan still ends nearer the
-  goal, and follows the plan in between. (Planning every step with a fixed horizon, as
+* the receding-horizon recipe that works for GRASP on this task, as
+  :class:`~torchrl_grasp.RecedingHorizonPolicy`: every ``--replan-every`` steps it plans to the
+  episode's deadline with the *remaining* horizon (``ends_at``), warm-started from the rest of
+  its previous plan (which GRASP evaluates first, so a replan never ends farther from the goal
+  in the model), and follows the plan in between; the plan travels in the collector's
+  TensorDict (``policy.make_tensordict_primer()``), and ``InitTracker`` tells it where an
+  episode began. (Planning every step with a fixed horizon, as
   ``GRASPPlanner`` does when it is itself the policy, stalls at the wall face here: with slack in
   the horizon the first action of a plan is arbitrary, and from the face no restart finds the
   door. See the tuning guide, "MPC".)
@@ -36,71 +39,13 @@ import argparse
 import time
 
 import torch
-from tensordict import TensorDictBase
-from tensordict.nn import TensorDictModuleBase
 from torchrl.data import Bounded, Unbounded
-from torchrl.envs import StepCounter, TransformedEnv
+from torchrl.envs import InitTracker, StepCounter, TransformedEnv
 from torchrl.envs.model_based import ModelBasedEnvBase
 
-from torchrl_grasp import GRASPPlanner, TransitionModelEnv
+from torchrl_grasp import GRASPPlanner, RecedingHorizonPolicy, TransitionModelEnv
 from torchrl_grasp.envs import make_env
 from torchrl_grasp.world_models.analytic import SmoothWallDoor
-
-
-class RecedingGRASP(TensorDictModuleBase):
-    """A collector policy: GRASP on ``model_env``, replanned every ``replan_every`` steps to a deadline.
-
-    Reads ``"observation"``, ``"goal"`` and ``"step_count"`` (``StepCounter``), writes ``"action"``.
-    A new episode (``step_count == 0``) forgets the previous plan.
-    """
-
-    def __init__(
-        self, model_env: ModelBasedEnvBase, deadline: int, replan_every: int, seed: int = 0, **grasp
-    ):
-        super().__init__()
-        self.in_keys, self.out_keys = ["observation", "goal", "step_count"], ["action"]
-        self.model_env, self.deadline, self.replan_every = model_env, deadline, replan_every
-        self.generator = torch.Generator().manual_seed(seed)
-        self.grasp = grasp
-        self.plan = None
-        self.plans_made = 0
-        self.planning_seconds = 0.0
-
-    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        step = int(tensordict["step_count"])
-        if step == 0:
-            self.plan = None
-        if self.plan is None or step % self.replan_every == 0 or len(self.plan) == 0:
-            self.plan = self._replan(tensordict.select("observation", "goal"), step)
-        action, self.plan = self.plan[0], self.plan[1:]
-        return tensordict.set("action", action)
-
-    def _replan(self, state: TensorDictBase, step: int) -> torch.Tensor:
-        began = time.perf_counter()
-        horizon = max(self.deadline - step, 1)
-        planner = GRASPPlanner(self.model_env, horizon, generator=self.generator, **self.grasp)
-        result = planner.plan(state)
-        plan = result.actions
-        if self.plan is not None and len(self.plan) == horizon:
-            # The rest of the previous plan is a candidate too: a fresh plan is not always better.
-            if _model_distance(self.model_env, state, self.plan) <= float(result.goal_distance):
-                plan = self.plan
-        self.plans_made += 1
-        self.planning_seconds += time.perf_counter() - began
-        return plan
-
-
-@torch.no_grad()
-def _model_distance(model_env: ModelBasedEnvBase, state: TensorDictBase, actions: torch.Tensor) -> float:
-    """Distance to the goal at the end of the model's rollout of ``actions`` from ``state``."""
-    replay = iter(actions)
-    trajectory = model_env.rollout(
-        len(actions),
-        lambda td: td.set("action", next(replay)),
-        tensordict=model_env.reset(state),
-        auto_reset=False,
-    )
-    return float((trajectory["next", "observation"][-1] - state["goal"]).norm())
 
 
 def model_and_real_env(kind: str) -> tuple[ModelBasedEnvBase, str, dict]:
@@ -141,26 +86,29 @@ def main(argv=None) -> dict:
     from torchrl.collectors import Collector  # imported here: importing it prints TorchRL's deprecations
 
     model_env, env_id, env_kwargs = model_and_real_env(args.model)
-    env = TransformedEnv(make_env(env_id, **env_kwargs), StepCounter(max_steps=args.deadline))
-    env.set_seed(args.seed)  # before the collector's first reset
-    policy = RecedingGRASP(
+    grasp = GRASPPlanner(
         model_env,
         args.deadline,
-        args.replan_every,
-        seed=args.seed,
-        optim_steps=300,
+        300,
         lr_states=0.01,
         lr_actions=0.05,
         num_restarts=8,
         stop_distance=0.02,
+        generator=torch.Generator().manual_seed(args.seed),
     )
+    policy = RecedingHorizonPolicy(grasp, args.replan_every, ends_at=args.deadline)
+    env = TransformedEnv(make_env(env_id, **env_kwargs), StepCounter(max_steps=args.deadline))
+    env.append_transform(InitTracker())
+    env.append_transform(policy.make_tensordict_primer())
+    env.set_seed(args.seed)  # before the collector's first reset
     collector = Collector(
         env, policy, frames_per_batch=args.deadline, total_frames=-1, auto_register_policy_transforms=False
     )
-    outcomes = []
+    outcomes, plans = [], 0
     began = time.perf_counter()
     try:
         for batch in collector:
+            plans += int(batch["planning", "replanned"].sum())
             done = batch["next", "done"].squeeze(-1)
             success = batch["next", "is_success"]
             steps_in_episode = batch["next", "step_count"].squeeze(-1)
@@ -182,8 +130,7 @@ def main(argv=None) -> dict:
     reached = sum(outcomes)
     print(
         f"success: {reached}/{len(outcomes)} episodes reached the goal in the real env "
-        f"({policy.plans_made} plans, {policy.planning_seconds / max(policy.plans_made, 1):.2f} s per plan, "
-        f"{seconds:.1f} s in all)"
+        f"({plans} plans, {seconds:.1f} s in all)"
     )
     return {"reached": reached, "episodes": len(outcomes)}
 

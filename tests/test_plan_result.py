@@ -119,6 +119,12 @@ def test_a_call_can_plan_over_another_horizon_and_the_warm_start_follows_it():
     planner.callback, seen = lambda i, plan: seen.setdefault(i, plan.clone()), {}
     planner.plan(task(), horizon=4)  # cut
     torch.testing.assert_close(seen[0]["actions"][0], longer.actions[1:5])
+    planner.callback = None
+    previous = planner.plan(task(), horizon=8)
+    planner.callback, seen = lambda i, plan: seen.setdefault(i, plan.clone()), {}
+    planner.plan(task(), horizon=8, steps_taken=3)  # three of its actions were executed since
+    torch.testing.assert_close(seen[0]["actions"][0][:5], previous.actions[3:])
+    torch.testing.assert_close(seen[0]["actions"][0][5:], previous.actions[-1:].expand(3, 2))
     with pytest.raises(ValueError, match="horizon must be a positive int"):
         planner.plan(task(), horizon=0)
 

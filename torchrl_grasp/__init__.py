@@ -3,6 +3,7 @@
 from torchrl_grasp.ops import collocation_loss, collocation_loss_reference
 from torchrl_grasp.objectives import GoalObjective, RewardObjective
 from torchrl_grasp.planners import CEMSync, CollocationPlanner, GDSync, GradientPlanner, GRASPPlanner, PlanResult
+from torchrl_grasp.policies import RecedingHorizonPolicy
 from torchrl_grasp.world_models import TransitionModelEnv
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "GRASPPlanner",
     "GradientPlanner",
     "PlanResult",
+    "RecedingHorizonPolicy",
     "TransitionModelEnv",
     "collocation_loss",
     "collocation_loss_reference",

@@ -146,21 +146,25 @@ class GoalPlanner(MPCPlannerBase):
         """The first action of :meth:`plan`'s plan, ``[*B, *action_shape]``."""
         return self.plan(tensordict).actions.select(tensordict.batch_dims, 0)
 
-    def plan(self, tensordict: TensorDictBase, horizon: int | None = None) -> PlanResult:
+    def plan(self, tensordict: TensorDictBase, horizon: int | None = None, *, steps_taken: int = 1) -> PlanResult:
         """Plans from the state in ``tensordict`` ``[*B]`` to the goal at ``goal_key``; see :class:`PlanResult`.
 
         ``horizon`` plans over that many steps for this call (``planning_horizon`` otherwise); a
-        warm start of another length is cut, or padded with its last step. The input is not
+        warm start of another length is cut, or padded with its last step. ``steps_taken`` says
+        how many actions of the previous plan were executed since it was made (a receding-horizon
+        loop that replans every ``k`` steps passes ``k``): the warm start drops as many. The input is not
         modified. Gradients are enabled inside (collectors call policies under
         ``torch.no_grad()``), and none is left on the world model's parameters.
         """
         with torch.enable_grad():
-            return self._solve(self.make_context(tensordict, horizon))
+            return self._solve(self.make_context(tensordict, horizon, steps_taken=steps_taken))
 
-    def make_context(self, tensordict: TensorDictBase, horizon: int | None = None) -> PlanContext:
+    def make_context(
+        self, tensordict: TensorDictBase, horizon: int | None = None, *, steps_taken: int = 1
+    ) -> PlanContext:
         """The :class:`~torchrl_grasp.planners.context.PlanContext` that :meth:`plan` solves for ``tensordict``."""
         horizon = self.planning_horizon if horizon is None else horizon
-        check_positive_ints(horizon=horizon)
+        check_positive_ints(horizon=horizon, steps_taken=steps_taken)
         problem = read_problem(
             tensordict,
             self.state_keys,
@@ -178,6 +182,7 @@ class GoalPlanner(MPCPlannerBase):
             bounds=self.bounds,
             stop_distance=self.stop_distance,
             generator=self.generator,
+            warm_start_shift=steps_taken,
         )
 
     def _solve(self, context: PlanContext) -> PlanResult:
@@ -198,9 +203,9 @@ class GoalPlanner(MPCPlannerBase):
             return None
         if goal is not None and set(old_goal.keys(True, True)) != set(goal.keys(True, True)):
             return None
-        # The warm start (TD-MPC2's): the previous plan shifted by one step, its last step repeated.
-        shifted = torch.cat([old[:, 1:], old[:, -1:]], dim=1).select(*plan.keys(True, True))
-        shifted = _fit(shifted, context.horizon)
+        # The warm start (TD-MPC2's): the previous plan without its executed steps, padded with its last.
+        shift = min(context.warm_start_shift, old.batch_size[1])
+        shifted = _fit(old[:, shift:], context.horizon, old[:, -1:]).select(*plan.keys(True, True))
         same_goal = torch.ones(problem.num_plans, dtype=torch.bool, device=context.device)
         if goal is not None:
             for key in goal.keys(True, True):
@@ -250,9 +255,9 @@ class GoalPlanner(MPCPlannerBase):
         )
 
 
-def _fit(plan: TensorDictBase, horizon: int) -> TensorDictBase:
-    """``plan`` ``[N, T']`` cut to ``horizon`` steps, or padded with its last step."""
+def _fit(plan: TensorDictBase, horizon: int, last: TensorDictBase) -> TensorDictBase:
+    """``plan`` ``[N, T']`` cut to ``horizon`` steps, or padded with ``last`` ``[N, 1]``."""
     steps = plan.batch_size[1]
     if steps >= horizon:
         return plan[:, :horizon]
-    return torch.cat([plan, plan[:, -1:].expand(plan.batch_size[0], horizon - steps)], dim=1)
+    return torch.cat([plan, last.expand(last.batch_size[0], horizon - steps)], dim=1)

@@ -28,6 +28,8 @@ class PlanContext:
         bounds (tuple of Tensor, optional): ``(low, high)`` of the actions; ``None`` if unbounded.
         stop_distance (float, optional): stop once every batch element has a plan scoring this or less.
         generator (torch.Generator): the only source of randomness.
+        warm_start_shift (int): steps of the previous plan executed since it was made; the warm
+            start drops that many. Defaults to ``1``.
         model_calls (int): batched world-model calls so far (a serial rollout counts ``T``).
     """
 
@@ -39,6 +41,7 @@ class PlanContext:
     bounds: tuple[Tensor, Tensor] | None
     stop_distance: float | None
     generator: torch.Generator
+    warm_start_shift: int = 1
     model_calls: int = field(default=0)
 
     @property
