@@ -79,6 +79,11 @@ def test_api_page_carries_the_docstrings(site):
     assert inspect.getdoc(GradientPlanner).split("\n")[0] in planners
     # Sphinx roles are rendered as code, not left raw.
     assert ":class:" not in planners and ":math:" not in planners and ".. math::" not in planners
+    # The math is marked for MathJax (inline and display), not shown as code.
+    raw = (site / "api" / "planners" / "index.html").read_text()
+    assert '<div class="arithmatex">' in raw and '<span class="arithmatex">' in raw
+    assert "\\operatorname{mean}_d" in raw and 'class="language-latex"' not in raw
+    assert "mathjax" in raw.lower()
     models = page_text(site / "api" / "world-models" / "index.html")
     assert collapse(inspect.getdoc(TransitionModelEnv).split("\n\n")[1].split(";")[0]) in models
 

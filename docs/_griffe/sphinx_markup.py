@@ -4,8 +4,10 @@ The docstrings are Google style (what mkdocstrings parses) but use a little reSt
 cross-reference roles (``:class:`~torchrl_grasp.GRASPPlanner```), inline math (``:math:`T```) and
 ``.. math::`` blocks. This extension rewrites them before mkdocstrings renders the docstrings:
 
-* a role becomes inline code of its target (``~`` keeps the last name only, as Sphinx does);
-* a ``.. math::`` block becomes a fenced ``latex`` code block (no JavaScript is needed to read it).
+* a cross-reference role becomes inline code of its target (``~`` keeps the last name only, as
+  Sphinx does);
+* ``:math:`x``` becomes ``\\(x\\)`` and a ``.. math::`` block becomes ``\\[ ... \\]``, which
+  ``pymdownx.arithmatex`` (mkdocs.yml) hands to MathJax; without JavaScript the LaTeX stays readable.
 
 It changes only what the site shows, never the package.
 """
@@ -16,7 +18,8 @@ import re
 
 import griffe
 
-ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|data|attr|obj|exc|math|const|ref|doc):`(~?)([^`]+)`")
+ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|data|attr|obj|exc|const|ref|doc):`(~?)([^`]+)`")
+MATH = re.compile(r":math:`([^`]+)`")
 
 
 def _role(match: re.Match) -> str:
@@ -31,11 +34,11 @@ def convert(text: str) -> str:
 
     Examples:
         >>> convert("See :class:`~a.b.C` and :math:`T`.")
-        'See `C` and `T`.'
+        'See `C` and \\\\(T\\\\).'
         >>> print(convert(".. math::\\n\\n    x = 1\\n\\nafter"))
-        ```latex
+        \\[
         x = 1
-        ```
+        \\]
         <BLANKLINE>
         after
     """
@@ -57,12 +60,12 @@ def convert(text: str) -> str:
             while body and not body[0].strip():
                 body.pop(0)
             depth = min((_indent(b) for b in body if b.strip()), default=0)
-            out.append(f"{indent}```latex")
+            out.append(f"{indent}\\[")
             out.extend(indent + b[depth:] if b.strip() else "" for b in body)
-            out.append(f"{indent}```")
+            out.append(f"{indent}\\]")
             out.append("")
             continue
-        out.append(ROLE.sub(_role, line))
+        out.append(MATH.sub(lambda match: "\\(" + match.group(1) + "\\)", ROLE.sub(_role, line)))
         index += 1
     return "\n".join(out)
 
