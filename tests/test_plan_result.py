@@ -33,7 +33,11 @@ def grasp(**kwargs):
 
 
 @pytest.mark.parametrize(
-    "make", [lambda **kw: grasp(optim_steps=200, **kw), lambda **kw: GradientPlanner(env(), HORIZON, optim_steps=200, **kw)]
+    "make",
+    [
+        lambda **kw: grasp(optim_steps=200, **kw),
+        lambda **kw: GradientPlanner(env(), HORIZON, optim_steps=200, **kw),
+    ],
 )
 def test_status_says_whether_planning_ran_out_or_stopped_at_the_goal(make):
     completed = make().plan(task((2,)))
@@ -55,8 +59,12 @@ def test_status_is_non_finite_when_the_loss_blew_up_after_a_finite_plan():
             return out * math.nan if self.calls > 40 else out
 
     planner = GRASPPlanner(
-        TransitionModelEnv(BreaksLate(), Unbounded(2), Bounded(-1.0, 1.0, (2,))), HORIZON, optim_steps=60,
-        sync=GDSync(every=10, steps=1), lr_actions=0.05, lr_states=0.01,
+        TransitionModelEnv(BreaksLate(), Unbounded(2), Bounded(-1.0, 1.0, (2,))),
+        HORIZON,
+        optim_steps=60,
+        sync=GDSync(every=10, steps=1),
+        lr_actions=0.05,
+        lr_states=0.01,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -84,22 +92,25 @@ def test_the_callback_sees_every_iterate_from_the_initial_plan_to_the_last():
     assert first["actions"].shape == (2, 3, HORIZON, 2)
     assert first["virtual_states", "observation"].shape == (2, 3, HORIZON, 2)
     assert (first["actions"] == 0).all() and torch.isnan(first["loss"]).all()
-    torch.testing.assert_close(first["virtual_states", "observation"][:, 0, -1], task((2,))["goal"])  # the line's end
+    torch.testing.assert_close(
+        first["virtual_states", "observation"][:, 0, -1], task((2,))["goal"]
+    )  # the line's end
     # The loss that each update descended is the loss history, restart by restart.
     for i, plan in seen[1:]:
         torch.testing.assert_close(plan["loss"].mean(-1), result.loss_history[i - 1])
     # The returned plan's virtual states are the returned restart's last iterate (syncs move actions only).
     rows = torch.arange(2)
     torch.testing.assert_close(
-        last["virtual_states", "observation"][rows, result.restart], result.virtual_states["observation"][:, 1:]
+        last["virtual_states", "observation"][rows, result.restart],
+        result.virtual_states["observation"][:, 1:],
     )
 
 
 def test_gradient_planner_calls_back_after_every_step():
     seen = []
-    result = GradientPlanner(env(), HORIZON, optim_steps=30, callback=lambda i, plan: seen.append((i, plan.clone()))).plan(
-        task()
-    )
+    result = GradientPlanner(
+        env(), HORIZON, optim_steps=30, callback=lambda i, plan: seen.append((i, plan.clone()))
+    ).plan(task())
     assert [i for i, _ in seen] == list(range(result.iterations + 1))
     torch.testing.assert_close(seen[-1][1]["loss"].squeeze(-1), result.loss_history[-1])
 
@@ -137,5 +148,7 @@ def test_a_model_that_edits_its_input_in_place_leaves_the_callers_tensordict_alo
 
     td = task()
     before = td.clone()
-    GRASPPlanner(TransitionModelEnv(EditsInput(), Unbounded(2), Bounded(-1.0, 1.0, (2,))), HORIZON, optim_steps=5).plan(td)
+    GRASPPlanner(
+        TransitionModelEnv(EditsInput(), Unbounded(2), Bounded(-1.0, 1.0, (2,))), HORIZON, optim_steps=5
+    ).plan(td)
     assert (td == before).all()

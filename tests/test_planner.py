@@ -3,7 +3,6 @@
 import copy
 import math
 import re
-import warnings
 
 import pytest
 import torch

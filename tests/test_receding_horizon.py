@@ -64,7 +64,9 @@ def test_a_new_episode_replans_from_scratch_in_a_collector():
 
     policy = RecedingHorizonPolicy(planner(), replan_every=4)
     env = real_env(policy, StepCounter(max_steps=6))  # episodes of 6 steps, then TorchRL resets
-    collector = Collector(env, policy, frames_per_batch=24, total_frames=24, auto_register_policy_transforms=False)
+    collector = Collector(
+        env, policy, frames_per_batch=24, total_frames=24, auto_register_policy_transforms=False
+    )
     try:
         batch = next(iter(collector))
     finally:
@@ -94,10 +96,16 @@ def test_a_fixed_deadline_shrinks_the_horizon():
 
 
 def test_the_unbatched_policy_plans_with_grasp_and_refuses_what_it_cannot_do():
-    grasp = GRASPPlanner(model_env(), 8, optim_steps=100, lr_actions=0.05, lr_states=0.01, sync=GDSync(every=25))
+    grasp = GRASPPlanner(
+        model_env(), 8, optim_steps=100, lr_actions=0.05, lr_states=0.01, sync=GDSync(every=25)
+    )
     policy = RecedingHorizonPolicy(grasp, replan_every=8)
-    env = TransformedEnv(make_env("WallDoor-v0"), InitTracker()).append_transform(policy.make_tensordict_primer())
-    rollout = env.rollout(8, policy, tensordict=env.reset(options={"start": STARTS[0], "goal": GOALS[0]}), auto_reset=False)
+    env = TransformedEnv(make_env("WallDoor-v0"), InitTracker()).append_transform(
+        policy.make_tensordict_primer()
+    )
+    rollout = env.rollout(
+        8, policy, tensordict=env.reset(options={"start": STARTS[0], "goal": GOALS[0]}), auto_reset=False
+    )
     steps = rollout.batch_size[0]  # the rollout stops at the goal (6 steps at full speed)
     assert 6 <= steps <= 8 and bool(rollout["next", "is_success"][-1])
     assert rollout["planning", "replanned"].tolist() == [True] + [False] * (steps - 1)

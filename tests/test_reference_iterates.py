@@ -51,7 +51,9 @@ class ActionSum(nn.Module):
 
 def single_key_case(model, dim):
     env = TransitionModelEnv(model.to(DTYPE).requires_grad_(False), Unbounded(dim, dtype=DTYPE), ACTIONS)
-    start = TensorDict(observation=torch.linspace(-0.5, 0.5, dim, dtype=DTYPE), goal=torch.full((dim,), 0.3, dtype=DTYPE))
+    start = TensorDict(
+        observation=torch.linspace(-0.5, 0.5, dim, dtype=DTYPE), goal=torch.full((dim,), 0.3, dtype=DTYPE)
+    )
     step = lambda states, action: {"observation": model(states["observation"], action)}  # noqa: E731
     return env, start, step, ["observation"]
 
@@ -59,7 +61,9 @@ def single_key_case(model, dim):
 def rssm_case():
     torch.manual_seed(0)
     actions = Bounded(-1.0, 1.0, (2,))
-    prior = RSSMPrior(actions, hidden_dim=16, rnn_hidden_dim=16, state_dim=4, action_dim=2).requires_grad_(False)
+    prior = RSSMPrior(actions, hidden_dim=16, rnn_hidden_dim=16, state_dim=4, action_dim=2).requires_grad_(
+        False
+    )
     mean_step = PriorMeanStep(prior)
     module = TensorDictModule(mean_step, in_keys=["state", "belief", "action"], out_keys=["state", "belief"])
     env = TransitionModelEnv(module, Composite(state=Unbounded(4), belief=Unbounded(16)), actions)
@@ -169,7 +173,9 @@ def test_grasp_iterates_equal_the_per_step_reference_before_the_first_sync(case,
     )
     result = planner.plan(start)
     dtype = result.actions.dtype
-    actions, virtual, losses = reference_grasp(step, {key: start[key] for key in keys}, goal_of(start), iterations, dtype)
+    actions, virtual, losses = reference_grasp(
+        step, {key: start[key] for key in keys}, goal_of(start), iterations, dtype
+    )
     torch.testing.assert_close(result.loss_history, losses, **TOLERANCE[dtype])
     torch.testing.assert_close(result.actions, actions, **TOLERANCE[dtype])
     for key in keys:
@@ -180,7 +186,10 @@ def test_grasp_iterates_equal_the_per_step_reference_before_the_first_sync(case,
 
 def test_the_same_call_gives_the_same_plan_when_the_model_reduces_the_action():
     env, start, _, _ = single_key_case(ActionSum(), 2)
-    distances = [GRASPPlanner(env, 8, optim_steps=20, sync=GDSync(every=10)).plan(start).goal_distance for _ in range(4)]
+    distances = [
+        GRASPPlanner(env, 8, optim_steps=20, sync=GDSync(every=10)).plan(start).goal_distance
+        for _ in range(4)
+    ]
     assert all(torch.isfinite(d) for d in distances)
     assert all(torch.equal(d, distances[0]) for d in distances), distances
 

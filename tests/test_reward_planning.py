@@ -4,7 +4,7 @@ import pytest
 import torch
 from tensordict import TensorDict
 from tensordict.nn import TensorDictModule
-from torchrl.data import Bounded, Composite, Unbounded
+from torchrl.data import Bounded, Unbounded
 
 from torchrl_grasp import GDSync, GradientPlanner, GRASPPlanner, TransitionModelEnv
 

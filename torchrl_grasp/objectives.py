@@ -105,7 +105,9 @@ class GoalObjective(_Objective):
         super().__init__(state_keys)
         self.goal = goal
         present = {unravel_key(key) for key in goal.keys(True, True)}
-        self.goal_leaves: list[Tensor | None] = [goal.get(key) if key in present else None for key in self.state_keys]
+        self.goal_leaves: list[Tensor | None] = [
+            goal.get(key) if key in present else None for key in self.state_keys
+        ]
         self._flat_goals = [None if leaf is None else leaf.flatten(1) for leaf in self.goal_leaves]
 
     def rollout_loss(self, rollout: TensorDictBase, rewards: Tensor | None) -> Tensor:
@@ -126,7 +128,11 @@ class GoalObjective(_Objective):
         return bool((score.reshape(-1, restarts).amin(-1) <= stop_distance).all())
 
     def collocation_loss(
-        self, predicted: Sequence[Tensor], virtual: Sequence[Tensor], rewards: Tensor | None, goal_weight: float
+        self,
+        predicted: Sequence[Tensor],
+        virtual: Sequence[Tensor],
+        rewards: Tensor | None,
+        goal_weight: float,
     ) -> Tensor:
         r"""GRASP's loss per plan ``[N]`` from per-key ``[N, T, D_k]`` predictions and virtual states:
         :math:`\sum_k \sum_t \operatorname{mean}_d (\hat s_{t+1} - s_{t+1})^2 + \gamma \operatorname{mean}_d (\hat s_{t+1} - g)^2`,

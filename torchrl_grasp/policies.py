@@ -91,14 +91,20 @@ class RecedingHorizonPolicy(TensorDictModuleBase):
         self.replanned_key = (*prefix, "replanned")
         goal = [] if planner.goal_key is None else [planner.goal_key]
         self.in_keys = [*planner.state_keys, *goal, *self.state.values()]
-        self.out_keys = [planner.action_key, self.replanned_key, *(("next", *key) for key in self.state.values())]
+        self.out_keys = [
+            planner.action_key,
+            self.replanned_key,
+            *(("next", *key) for key in self.state.values()),
+        ]
 
     def make_tensordict_primer(self) -> TensorDictPrimer:
         """The env transform that declares (and on reset zeroes) the plan the policy carries."""
         action_shape = self.planner.action_shape
         spec = Composite(
             {
-                self.state["actions"]: Unbounded((self.length, *action_shape), dtype=self.planner.action_spec.dtype),
+                self.state["actions"]: Unbounded(
+                    (self.length, *action_shape), dtype=self.planner.action_spec.dtype
+                ),
                 self.state["index"]: Unbounded((), dtype=torch.long),
                 self.state["left"]: Unbounded((), dtype=torch.long),
                 self.state["step"]: Unbounded((), dtype=torch.long),
@@ -115,7 +121,9 @@ class RecedingHorizonPolicy(TensorDictModuleBase):
         step = torch.where(fresh, 0, step)
         replan = fresh | (left <= 0)
         horizons = (
-            (self.ends_at - step).clamp_min(1) if self.ends_at is not None else torch.full_like(step, self.horizon)
+            (self.ends_at - step).clamp_min(1)
+            if self.ends_at is not None
+            else torch.full_like(step, self.horizon)
         )
         for horizon in horizons[replan].unique().tolist():
             rows = replan & (horizons == horizon)

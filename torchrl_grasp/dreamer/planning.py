@@ -21,7 +21,6 @@ from torchrl.envs import StepCounter, TransformedEnv, UnaryTransform
 from torchrl.envs.model_based.dreamer import DreamerEnv
 
 from torchrl_grasp.dreamer.latent import LatentFilter
-from torchrl_grasp.dreamer.pixels import PointMassPixels
 from torchrl_grasp.dreamer.training import PixelWorldModel
 from torchrl_grasp.envs import make_env
 from torchrl_grasp.world_models.env import TransitionModelEnv

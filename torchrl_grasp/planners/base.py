@@ -13,7 +13,7 @@ from torchrl.modules.planners.common import MPCPlannerBase
 
 from torchrl_grasp.planners.best import BestPlan
 from torchrl_grasp.planners.context import PlanContext
-from torchrl_grasp.planners.problem import PlanningProblem, action_bounds, read_problem, spec_feature_shapes
+from torchrl_grasp.planners.problem import action_bounds, read_problem, spec_feature_shapes
 from torchrl_grasp.planners.result import PlanResult, Status
 from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
 
@@ -115,7 +115,9 @@ class GoalPlanner(MPCPlannerBase):
         if stop_distance is not None and not stop_distance >= 0:
             raise ValueError(f"stop_distance must be None or a non-negative float, got {stop_distance!r}.")
         self.stop_distance = stop_distance
-        check_positive_ints(planning_horizon=planning_horizon, optim_steps=optim_steps, num_restarts=num_restarts)
+        check_positive_ints(
+            planning_horizon=planning_horizon, optim_steps=optim_steps, num_restarts=num_restarts
+        )
         if not isinstance(env, ModelBasedEnvBase):
             raise ValueError(f"env must be a ModelBasedEnvBase with a world_model, got {type(env).__name__}.")
         self.planning_horizon = planning_horizon
@@ -146,7 +148,9 @@ class GoalPlanner(MPCPlannerBase):
         """The first action of :meth:`plan`'s plan, ``[*B, *action_shape]``."""
         return self.plan(tensordict).actions.select(tensordict.batch_dims, 0)
 
-    def plan(self, tensordict: TensorDictBase, horizon: int | None = None, *, steps_taken: int = 1) -> PlanResult:
+    def plan(
+        self, tensordict: TensorDictBase, horizon: int | None = None, *, steps_taken: int = 1
+    ) -> PlanResult:
         """Plans from the state in ``tensordict`` ``[*B]`` to the goal at ``goal_key``; see :class:`PlanResult`.
 
         ``horizon`` plans over that many steps for this call (``planning_horizon`` otherwise); a
@@ -215,7 +219,9 @@ class GoalPlanner(MPCPlannerBase):
     def _view(self, context: PlanContext, **plan: Tensor | TensorDictBase) -> TensorDictBase:
         """The callback's read-only view of the plan: detached, ``[*B, restarts]``, locked."""
         problem = context.problem
-        view = TensorDict({name: value.detach() for name, value in plan.items()}, batch_size=[problem.num_plans])
+        view = TensorDict(
+            {name: value.detach() for name, value in plan.items()}, batch_size=[problem.num_plans]
+        )
         return view.reshape(*problem.batch_shape, problem.restarts).lock_()
 
     def _recover(self, best: BestPlan, iteration: int) -> None:
@@ -238,7 +244,9 @@ class GoalPlanner(MPCPlannerBase):
         """The best plan per batch element (over restarts); remembered for the next warm start."""
         problem = context.problem
         index = problem.best_restart(best.score)
-        plan = TensorDict(actions=best.actions, virtual_states=best.virtual, batch_size=best.actions.shape[:2])
+        plan = TensorDict(
+            actions=best.actions, virtual_states=best.virtual, batch_size=best.actions.shape[:2]
+        )
         self._previous = (problem.batch_shape, plan, getattr(problem.objective, "goal", None))
         states = torch.cat([problem.start.unsqueeze(1), best.virtual], dim=1)
         restarts = problem.restarts

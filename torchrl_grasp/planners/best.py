@@ -28,7 +28,9 @@ class BestPlan:
     def __init__(self):
         self.score = None
 
-    def offer(self, score: Tensor, actions: Tensor, rollout: TensorDictBase, virtual: TensorDictBase | None) -> None:
+    def offer(
+        self, score: Tensor, actions: Tensor, rollout: TensorDictBase, virtual: TensorDictBase | None
+    ) -> None:
         """Takes the candidates that beat the best so far.
 
         ``actions`` ``[N, T, *A]``, ``rollout`` ``[N, T+1]``, ``virtual`` the plan's states ``[N, T]``
@@ -43,7 +45,9 @@ class BestPlan:
             return
         better = score < self.score
         self.score = torch.where(better, score, self.score)
-        self.actions = torch.where(better.reshape(-1, *[1] * (actions.ndim - 1)), actions.detach(), self.actions)
+        self.actions = torch.where(
+            better.reshape(-1, *[1] * (actions.ndim - 1)), actions.detach(), self.actions
+        )
         self.rollout = torch.where(better[:, None].expand(rollout.batch_size), rollout.detach(), self.rollout)
         self.virtual = torch.where(better[:, None].expand(virtual.batch_size), virtual.detach(), self.virtual)
 

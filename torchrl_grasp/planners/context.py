@@ -50,7 +50,7 @@ class PlanContext:
 
     @property
     def device(self) -> torch.device:
-        return self.problem.start.device or torch.device("cpu")
+        return self.problem.device
 
     def zero_actions(self, problem: PlanningProblem | None = None) -> Tensor:
         """Zero actions ``[N, T, *A]``, inside the bounds."""
@@ -81,7 +81,11 @@ class PlanContext:
         """The rollout, its differentiable loss ``[N]`` and its score ``[N]`` (lower is better)."""
         problem = problem or self.problem
         rollout, rewards = self.rollout(actions, problem)
-        return rollout, problem.objective.rollout_loss(rollout, rewards), problem.objective.score(rollout, rewards)
+        return (
+            rollout,
+            problem.objective.rollout_loss(rollout, rewards),
+            problem.objective.score(rollout, rewards),
+        )
 
     @torch.no_grad()
     def evaluate(self, actions: Tensor, virtual: TensorDictBase | None, best: BestPlan) -> TensorDictBase:
@@ -92,4 +96,6 @@ class PlanContext:
 
     def reached(self, best: BestPlan) -> bool:
         """Whether ``best`` holds, for every batch element, a plan within ``stop_distance``."""
-        return best.score is not None and self.objective.reached(best.score, self.problem.restarts, self.stop_distance)
+        return best.score is not None and self.objective.reached(
+            best.score, self.problem.restarts, self.stop_distance
+        )

@@ -46,6 +46,8 @@ def descend(optimizer: torch.optim.Optimizer, loss: Tensor, variables: Sequence[
     gradients = torch.autograd.grad(loss.sum(), list(variables))
     for variable, gradient in zip(variables, gradients):
         if not variable.is_contiguous():
-            raise ValueError(f"descend needs contiguous variables (see plan_variable), got strides {variable.stride()}.")
+            raise ValueError(
+                f"descend needs contiguous variables (see plan_variable), got strides {variable.stride()}."
+            )
         variable.grad = gradient.contiguous()
     optimizer.step()

@@ -69,7 +69,9 @@ class GradientPlanner(GoalPlanner):
         problem = context.problem
         actions = context.zero_actions()
         if problem.restarts > 1:
-            noise = torch.rand(actions.shape, generator=context.generator, device=actions.device, dtype=actions.dtype)
+            noise = torch.rand(
+                actions.shape, generator=context.generator, device=actions.device, dtype=actions.dtype
+            )
             noise = noise.mul_(2).sub_(1).mul_(self.init_std)
             noise[problem.first_restarts()] = 0
             actions = context.clamp(actions + noise)

@@ -16,7 +16,7 @@ from tensordict import TensorDict, TensorDictBase
 from torch import Tensor
 from torchrl.envs.model_based import ModelBasedEnvBase
 
-from torchrl_grasp.planners.base import Callback, GoalPlanner
+from torchrl_grasp.planners.base import GoalPlanner
 from torchrl_grasp.planners.best import BestPlan
 from torchrl_grasp.planners.context import PlanContext
 from torchrl_grasp.planners.descent import descend, plan_variable
@@ -182,7 +182,9 @@ class GRASPPlanner(GoalPlanner):
         plan, warm_started = self._initial_plan(context)
         actions, virtual = plan["actions"], plan["virtual_states"]
         optimizer = self.optimizer(plan)
-        history = actions.new_full((self.optim_steps, context.problem.num_plans), math.nan, dtype=context.problem.dtype)
+        history = actions.new_full(
+            (self.optim_steps, context.problem.num_plans), math.nan, dtype=context.problem.dtype
+        )
         best = BestPlan()
         if warm_started:
             # The shifted previous plan is a candidate, so a replan never returns a worse one.
@@ -203,7 +205,8 @@ class GRASPPlanner(GoalPlanner):
             )
             if self.callback is not None:
                 self.callback(
-                    iteration + 1, self._view(context, actions=actions, virtual_states=virtual, loss=history[iteration])
+                    iteration + 1,
+                    self._view(context, actions=actions, virtual_states=virtual, loss=history[iteration]),
                 )
             if iteration == 0 and not torch.isfinite(history[0]).all():
                 raise ValueError(
@@ -247,7 +250,9 @@ class GRASPPlanner(GoalPlanner):
         actions = context.zero_actions()
         fraction = torch.arange(1, horizon + 1, device=context.device, dtype=problem.dtype) / horizon
         virtual, rollout = {}, None
-        for key, start, goal in zip(problem.state_keys, problem.start_leaves(), problem.objective.goal_leaves):
+        for key, start, goal in zip(
+            problem.state_keys, problem.start_leaves(), problem.objective.goal_leaves
+        ):
             if goal is None:
                 if rollout is None:
                     with torch.no_grad():
@@ -258,12 +263,15 @@ class GRASPPlanner(GoalPlanner):
             line = start.unsqueeze(1) + _along_time(fraction, to_goal) * to_goal
             if problem.restarts > 1 and self.restart_spread > 0:
                 amplitude = context.normal(start.shape, dtype=start.dtype)
-                amplitude *= self.restart_spread * (goal - start).flatten(1).norm(dim=-1).reshape(-1, *[1] * (start.ndim - 1))
+                amplitude *= self.restart_spread * (goal - start).flatten(1).norm(dim=-1).reshape(
+                    -1, *[1] * (start.ndim - 1)
+                )
                 amplitude[problem.first_restarts()] = 0
                 line = line + _along_time(torch.sin(math.pi * fraction), to_goal) * amplitude.unsqueeze(1)
             virtual[key] = line
         plan = TensorDict(
-            actions=actions, virtual_states=TensorDict(virtual, batch_size=[problem.num_plans, horizon]),
+            actions=actions,
+            virtual_states=TensorDict(virtual, batch_size=[problem.num_plans, horizon]),
             batch_size=[problem.num_plans, horizon],
         )
         warm = self._warm_started(context, plan)
@@ -293,7 +301,8 @@ def collocation_iteration(
         for start, states in zip(problem.start_leaves(), leaves)
     ]
     predicted, rewards = context.step(
-        [x.reshape(n * horizon, *x.shape[2:]) for x in inputs], actions.reshape(n * horizon, *context.action_shape)
+        [x.reshape(n * horizon, *x.shape[2:]) for x in inputs],
+        actions.reshape(n * horizon, *context.action_shape),
     )
     loss = problem.objective.collocation_loss(
         [pred.reshape(n, horizon, -1) for pred in predicted],

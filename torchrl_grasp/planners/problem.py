@@ -47,6 +47,11 @@ class PlanningProblem:
         return math.prod(self.batch_shape) * self.restarts
 
     @property
+    def device(self) -> torch.device:
+        """Where the (first) state lives: the plans' tensors are made there."""
+        return self.start.get(self.state_keys[0]).device
+
+    @property
     def dtype(self) -> torch.dtype:
         """The dtype of the (first) state."""
         return self.start.get(self.state_keys[0]).dtype
@@ -105,7 +110,9 @@ def read_problem(
     present = set(map(unravel_key, tensordict.keys(True, True)))
     missing = [key for key in state_keys if key not in present]
     if missing:
-        raise KeyError(f"The input tensordict lacks the state keys {missing} (it holds {sorted(map(str, present))}).")
+        raise KeyError(
+            f"The input tensordict lacks the state keys {missing} (it holds {sorted(map(str, present))})."
+        )
     start = {key: tensordict.get(key) for key in state_keys}
     for key, expected in zip(state_keys, expected_shapes or [None] * len(state_keys)):
         shape = start[key].shape[len(batch) :]
@@ -128,12 +135,16 @@ def read_problem(
 
     num_plans = math.prod(batch) * restarts
     device = tensordict.device
-    start_td = TensorDict({key: per_plan(x) for key, x in start.items()}, batch_size=[num_plans], device=device)
+    start_td = TensorDict(
+        {key: per_plan(x) for key, x in start.items()}, batch_size=[num_plans], device=device
+    )
     if goal is None:
         objective = RewardObjective(state_keys, reward_weight)
     else:
         goal_td = TensorDict(
-            {key: per_plan(x).to(start[key].dtype) for key, x in goal.items()}, batch_size=[num_plans], device=device
+            {key: per_plan(x).to(start[key].dtype) for key, x in goal.items()},
+            batch_size=[num_plans],
+            device=device,
         )
         objective = GoalObjective(goal_td, state_keys)
     return PlanningProblem(batch_shape=batch, restarts=restarts, start=start_td, objective=objective)
@@ -142,7 +153,6 @@ def read_problem(
 def _read_goal(tensordict, state_keys, goal_key, start, goal_optional) -> dict[NestedKey, Tensor] | None:
     """The goal per state key it constrains, broadcast to the state's shape; ``None`` when it is
     absent and optional."""
-    batch = tensordict.batch_size
     goal_value = tensordict.get(goal_key, None)
     if goal_value is None and goal_optional:
         return None
@@ -193,7 +203,9 @@ def spec_feature_shapes(env: EnvBase, state_keys: Sequence[NestedKey]) -> list[t
     """
     spec = env.full_observation_spec
     present = set(map(unravel_key, spec.keys(True, True)))
-    return [spec[key].shape[len(env.batch_size) :] if unravel_key(key) in present else None for key in state_keys]
+    return [
+        spec[key].shape[len(env.batch_size) :] if unravel_key(key) in present else None for key in state_keys
+    ]
 
 
 def action_bounds(spec: TensorSpec, action_shape: torch.Size) -> tuple[Tensor, Tensor] | None:
@@ -205,7 +217,9 @@ def action_bounds(spec: TensorSpec, action_shape: torch.Size) -> tuple[Tensor, T
         (tensor([-1., -1.]), tensor([2., 2.]))
     """
     if not spec.dtype.is_floating_point:
-        raise ValueError(f"Gradient-based planning needs continuous actions; the action spec has dtype {spec.dtype}.")
+        raise ValueError(
+            f"Gradient-based planning needs continuous actions; the action spec has dtype {spec.dtype}."
+        )
     space = getattr(spec, "space", None)
     low, high = getattr(space, "low", None), getattr(space, "high", None)
     if low is None or high is None:

@@ -47,7 +47,9 @@ class GDSync:
         if not self.lr > 0:
             raise ValueError(f"GDSync: lr must be a positive float, got {self.lr!r}.")
 
-    def __call__(self, context: PlanContext, actions: Tensor, virtual: TensorDictBase, best: BestPlan) -> None:
+    def __call__(
+        self, context: PlanContext, actions: Tensor, virtual: TensorDictBase, best: BestPlan
+    ) -> None:
         shoot(context, actions, self.steps, self.lr, best, virtual=virtual)
 
 
@@ -75,17 +77,28 @@ class CEMSync:
     top_k: int = 8
 
     def __post_init__(self):
-        _check_positive_int("CEMSync", every=self.every, iterations=self.iterations, samples=self.samples, top_k=self.top_k)
+        _check_positive_int(
+            "CEMSync", every=self.every, iterations=self.iterations, samples=self.samples, top_k=self.top_k
+        )
         if self.top_k > self.samples:
             raise ValueError(f"CEMSync: top_k={self.top_k} exceeds samples={self.samples}.")
         if not self.std > 0:
             raise ValueError(f"CEMSync: std must be a positive float, got {self.std!r}.")
 
     @torch.no_grad()
-    def __call__(self, context: PlanContext, actions: Tensor, virtual: TensorDictBase, best: BestPlan) -> None:
-        n, horizon, samples, action_shape = context.problem.num_plans, context.horizon, self.samples, context.action_shape
+    def __call__(
+        self, context: PlanContext, actions: Tensor, virtual: TensorDictBase, best: BestPlan
+    ) -> None:
+        n, horizon, samples, action_shape = (
+            context.problem.num_plans,
+            context.horizon,
+            self.samples,
+            context.action_shape,
+        )
         rollout = context.evaluate(actions.detach(), virtual, best)
-        gap = (virtual - rollout[:, 1:]).apply(lambda x: x.flatten(2).square().mean(-1), batch_size=virtual.batch_size)
+        gap = (virtual - rollout[:, 1:]).apply(
+            lambda x: x.flatten(2).square().mean(-1), batch_size=virtual.batch_size
+        )
         drift = torch.stack(list(gap.values(True, True))).sum(0).sqrt()
         std = self.std * drift / (drift.mean(-1, keepdim=True) + 1e-8)
         std = std.reshape(n, 1, horizon, *[1] * len(action_shape)).expand(n, 1, horizon, *action_shape)
@@ -96,7 +109,9 @@ class CEMSync:
             noise = context.normal((n, samples, horizon, *action_shape), dtype=mean.dtype)
             noise[:, 0] = 0  # the current mean is always a candidate
             candidates = context.clamp(mean + std * noise)
-            trajectories, _, score = context.scored_rollout(candidates.reshape(n * samples, horizon, *action_shape), repeated)
+            trajectories, _, score = context.scored_rollout(
+                candidates.reshape(n * samples, horizon, *action_shape), repeated
+            )
             score = score.reshape(n, samples)
             elite = score.topk(self.top_k, dim=1, largest=False).indices
             elites = candidates[rows[:, None], elite]
@@ -109,8 +124,16 @@ class CEMSync:
 _UNSET = object()
 
 
-def sync_from_legacy(sync, *, sync_mode=_UNSET, sync_every=None, sync_steps=None, sync_lr=None,
-                     sync_cem_samples=None, sync_cem_top_k=None):
+def sync_from_legacy(
+    sync,
+    *,
+    sync_mode=_UNSET,
+    sync_every=None,
+    sync_steps=None,
+    sync_lr=None,
+    sync_cem_samples=None,
+    sync_cem_top_k=None,
+):
     """The sync that the keyword arguments of torchrl_grasp 0.1 describe, with a ``DeprecationWarning``
     that names the replacement; ``sync`` unchanged when none of them is given.
 
@@ -122,8 +145,13 @@ def sync_from_legacy(sync, *, sync_mode=_UNSET, sync_every=None, sync_steps=None
         >>> sync, str(caught[0].message).split(";")[0]
         (GDSync(every=25, steps=10, lr=0.1), 'sync_every, sync_lr are deprecated: pass sync=GDSync(every=25, steps=10, lr=0.1)')
     """
-    legacy = dict(sync_every=sync_every, sync_steps=sync_steps, sync_lr=sync_lr,
-                  sync_cem_samples=sync_cem_samples, sync_cem_top_k=sync_cem_top_k)
+    legacy = dict(
+        sync_every=sync_every,
+        sync_steps=sync_steps,
+        sync_lr=sync_lr,
+        sync_cem_samples=sync_cem_samples,
+        sync_cem_top_k=sync_cem_top_k,
+    )
     given = [name for name, value in legacy.items() if value is not None]
     if sync_mode is not _UNSET:
         given.insert(0, "sync_mode")
@@ -138,8 +166,9 @@ def sync_from_legacy(sync, *, sync_mode=_UNSET, sync_every=None, sync_steps=None
     if mode == "gd":
         replacement = GDSync(every=every, steps=steps, lr=lr)
     elif mode == "cem":
-        replacement = CEMSync(every=every, iterations=steps, std=lr, samples=sync_cem_samples or 64,
-                              top_k=sync_cem_top_k or 8)
+        replacement = CEMSync(
+            every=every, iterations=steps, std=lr, samples=sync_cem_samples or 64, top_k=sync_cem_top_k or 8
+        )
     else:
         replacement = None
     warnings.warn(
