@@ -122,7 +122,8 @@ def grasp_iteration(planner: GRASPPlanner, td: TensorDict):
     context = planner.make_context(td)
     plan, _ = planner._initial_plan(context)
     optimizer = planner.optimizer(plan)
-    actions, virtual = plan["actions"], plan["virtual_states"]
+    actions = plan["actions"]
+    virtual = [plan["virtual_states"].get(key) for key in context.problem.state_keys]
     settings = dict(goal_weight=schedule_value(planner.goal_weight, 0), noise_std=schedule_value(planner.state_noise_std, 0))
 
     def iteration():

@@ -52,10 +52,9 @@ class PlanContext:
     def device(self) -> torch.device:
         return self.problem.device
 
-    def zero_actions(self, problem: PlanningProblem | None = None) -> Tensor:
+    def zero_actions(self) -> Tensor:
         """Zero actions ``[N, T, *A]``, inside the bounds."""
-        problem = problem or self.problem
-        shape = (problem.num_plans, self.horizon, *self.action_shape)
+        shape = (self.problem.num_plans, self.horizon, *self.action_shape)
         return self.clamp(torch.zeros(shape, device=self.device, dtype=self.action_dtype))
 
     def clamp(self, actions: Tensor) -> Tensor:

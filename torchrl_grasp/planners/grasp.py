@@ -9,7 +9,7 @@ iterations (:mod:`torchrl_grasp.planners.syncs`), and the best plan over every r
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from tensordict import TensorDict, TensorDictBase
@@ -182,6 +182,7 @@ class GRASPPlanner(GoalPlanner):
         plan, warm_started = self._initial_plan(context)
         actions, virtual = plan["actions"], plan["virtual_states"]
         optimizer = self.optimizer(plan)
+        leaves = [virtual.get(key) for key in context.problem.state_keys]  # the optimiser's, read once
         history = actions.new_full(
             (self.optim_steps, context.problem.num_plans), math.nan, dtype=context.problem.dtype
         )
@@ -197,7 +198,7 @@ class GRASPPlanner(GoalPlanner):
             history[iteration] = collocation_iteration(
                 context,
                 actions,
-                virtual,
+                leaves,
                 optimizer,
                 goal_weight=schedule_value(self.goal_weight, iteration),
                 noise_std=schedule_value(self.state_noise_std, iteration),
@@ -251,7 +252,7 @@ class GRASPPlanner(GoalPlanner):
         fraction = torch.arange(1, horizon + 1, device=context.device, dtype=problem.dtype) / horizon
         virtual, rollout = {}, None
         for key, start, goal in zip(
-            problem.state_keys, problem.start_leaves(), problem.objective.goal_leaves
+            problem.state_keys, problem.start_leaves, problem.objective.goal_leaves
         ):
             if goal is None:
                 if rollout is None:
@@ -281,24 +282,24 @@ class GRASPPlanner(GoalPlanner):
 def collocation_iteration(
     context: PlanContext,
     actions: Tensor,
-    virtual: TensorDictBase,
+    leaves: Sequence[Tensor],
     optimizer: torch.optim.Optimizer,
     *,
     goal_weight: float,
     noise_std: float,
     stop_gradient: bool = True,
 ) -> Tensor:
-    """One GRASP iteration on the plan ``actions`` ``[N, T, *A]`` and ``virtual`` ``[N, T]``, in place:
-    the batched model call, the objective's collocation loss, one optimiser step, noise and bounds.
+    """One GRASP iteration on the plan ``actions`` ``[N, T, *A]`` and ``leaves`` (the virtual states'
+    leaves ``[N, T, *F_k]`` in the problem's state-key order), in place: the batched model call, the
+    objective's collocation loss, one optimiser step, noise and bounds. No TensorDict is read here.
 
     Returns the loss per plan ``[N]`` (detached).
     """
     problem = context.problem
     n, horizon = problem.num_plans, context.horizon
-    leaves = [virtual.get(key) for key in problem.state_keys]
     inputs = [
         torch.cat([start.unsqueeze(1), states[:, :-1].detach() if stop_gradient else states[:, :-1]], dim=1)
-        for start, states in zip(problem.start_leaves(), leaves)
+        for start, states in zip(problem.start_leaves, leaves)
     ]
     predicted, rewards = context.step(
         [x.reshape(n * horizon, *x.shape[2:]) for x in inputs],

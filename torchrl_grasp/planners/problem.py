@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,19 +50,21 @@ class PlanningProblem:
     @property
     def device(self) -> torch.device:
         """Where the (first) state lives: the plans' tensors are made there."""
-        return self.start.get(self.state_keys[0]).device
+        return self.start_leaves[0].device
 
     @property
     def dtype(self) -> torch.dtype:
         """The dtype of the (first) state."""
-        return self.start.get(self.state_keys[0]).dtype
+        return self.start_leaves[0].dtype
 
     @property
     def state_keys(self) -> list[NestedKey]:
         return self.objective.state_keys
 
+    @functools.cached_property
     def start_leaves(self) -> list[Tensor]:
-        """The start states ``[N, *F_k]``, one per state key, in the objective's order."""
+        """The start states ``[N, *F_k]``, one per state key, in the objective's order (read once:
+        the optimisation loop uses them every iteration)."""
         return [self.start.get(key) for key in self.state_keys]
 
     def first_restarts(self) -> Tensor:
