@@ -1,4 +1,4 @@
-"""The baselines: gradient descent through the rollout, plain collocation, TorchRL's CEM and MPPI."""
+"""The baselines: gradient descent through the rollout, plain collocation, the package's CEM and MPPI."""
 
 import pytest
 import torch
@@ -6,7 +6,7 @@ from tensordict import TensorDict
 from tensordict.nn import TensorDictModule
 from torchrl.data import Bounded, Composite, Unbounded
 from torchrl.envs.model_based import ModelBasedEnvBase
-from torchrl.modules.planners import MPPIPlanner
+from torchrl.modules.planners import CEMPlanner, MPPIPlanner
 
 from torchrl_grasp import CollocationPlanner, GradientPlanner, TransitionModelEnv
 from torchrl_grasp.planners import GoalCEMPlanner, GoalMPPIPlanner
@@ -122,23 +122,98 @@ def test_mppi_weights_stay_finite_where_torchrl_underflows():
 
 
 class BatchedPointMassEnv(ModelBasedEnvBase):
+    """Three point masses in one env (batch size ``[3]``) whose action is at ``"force"``."""
+
     def __init__(self):
-        model = TensorDictModule(PointMass(), in_keys=["observation", "action"], out_keys=["observation"])
+        model = TensorDictModule(PointMass(), in_keys=["observation", "force"], out_keys=["observation"])
         super().__init__(model, batch_size=torch.Size([3]))
         self.observation_spec = Composite(observation=Unbounded((3, 2)), shape=(3,))
-        self.action_spec = Bounded(-1.0, 1.0, (3, 2))
+        self.full_action_spec = Composite(force=Bounded(-1.0, 1.0, (3, 2)), shape=(3,))
         self.reward_spec = Unbounded((3, 1))
 
     def _reset(self, tensordict=None):
         return self.observation_spec.zero()
 
 
-def test_sampling_wrappers_refuse_what_torchrl_gets_wrong():
-    batched = BatchedPointMassEnv()
-    with pytest.raises(ValueError, match="batch the input"):
-        GoalCEMPlanner(batched, 5)
-    with pytest.raises(ValueError, match="goal"):
-        GoalMPPIPlanner(point_mass_env(), 5, goal_key="target")
-    other_action = TransitionModelEnv(PointMass(), Unbounded(2), ACTIONS, action_key="force")
-    with pytest.raises(ValueError, match="writes its samples to 'action'"):
-        GoalCEMPlanner(other_action, 5, action_key="force")
+@pytest.mark.parametrize("planner_class", [GoalCEMPlanner, GoalMPPIPlanner])
+def test_the_sampling_planners_plan_where_torchrls_mis_shape_or_ignore(planner_class):
+    """TorchRL's CEM and MPPI mis-shape their samples on a batched env and write "action" whatever
+    the action key; the package's plan on a batched env with its action at "force"."""
+    planner = planner_class(BatchedPointMassEnv(), 5, optim_steps=8, num_candidates=100, top_k=10)
+    assert planner.action_key == "force"
+    start = torch.zeros(3, 2)
+    goal = torch.tensor([[0.3, -0.2], [-0.2, 0.1], [0.0, 0.25]])
+    result = planner.plan(TensorDict(observation=start, goal=goal, batch_size=[3]))
+    assert result.actions.shape == (3, 5, 2)
+    assert (result.goal_distance < 0.05).all(), result.goal_distance
+    zero_distance = goal.norm(dim=-1)
+    assert (result.goal_distance < 0.2 * zero_distance).all()
+
+
+TARGET = torch.tensor([0.5, -0.3])
+
+
+class PointMassWithReward(torch.nn.Module):
+    def forward(self, state, action):
+        next_state = state + 0.1 * action
+        return next_state, -(next_state - TARGET).square().sum(-1, keepdim=True)
+
+
+class RewardPointMassEnv(ModelBasedEnvBase):
+    """A model env whose world model writes the reward (minus the squared distance to ``TARGET``)."""
+
+    def __init__(self):
+        model = TensorDictModule(
+            PointMassWithReward(), in_keys=["observation", "action"], out_keys=["observation", "reward"]
+        )
+        super().__init__(model)
+        self.observation_spec = Composite(observation=Unbounded(2))
+        self.action_spec = ACTIONS
+        self.reward_spec = Unbounded(1)
+
+    def _reset(self, tensordict=None):
+        return self.observation_spec.zero()
+
+
+def test_cem_at_torchrls_settings_follows_torchrls_cem_and_earns_at_least_its_return():
+    env = RewardPointMassEnv()
+    start = TensorDict(observation=torch.tensor([-0.5, 0.4]))
+    settings = dict(planning_horizon=12, optim_steps=6, num_candidates=100, top_k=10)
+    # One plan from the same noise: TorchRL's final mean is the package's (its first action is all it returns).
+    torch.manual_seed(7)
+    torchrl_first_action = CEMPlanner(env, **settings).planning(start.clone())
+    means = []
+    package = GoalCEMPlanner(
+        env,
+        **settings,
+        reward_key="reward",
+        warm_start=False,
+        generator=torch.Generator().manual_seed(7),
+        callback=lambda iteration, plan: means.append(plan["actions"].clone()),
+    )
+    result = package.plan(start)
+    assert len(means) == settings["optim_steps"] + 1
+    torch.testing.assert_close(means[-1][0, 0], torchrl_first_action)
+    # The plan returned is the best candidate seen, the final mean among them.
+    final_mean = means[-1][0]
+    state, mean_return = start["observation"], 0.0
+    for action in final_mean:
+        state, reward = PointMassWithReward()(state, action)
+        mean_return += float(reward)
+    assert float(result.predicted_return) >= mean_return - 1e-5
+
+    # As MPC policies in the model env for 15 steps: the package's (warm-started) earns at least TorchRL's.
+    def mpc_return(policy):
+        torch.manual_seed(0)
+        rollout = env.rollout(15, policy, tensordict=start.clone(), auto_reset=False)
+        return float(rollout["next", "reward"].sum())
+
+    torchrl_return = mpc_return(CEMPlanner(env, **settings))
+    package_return = mpc_return(
+        GoalCEMPlanner(env, **settings, reward_key="reward", generator=torch.Generator().manual_seed(0))
+    )
+    zero_return = mpc_return(lambda td: td.set("action", torch.zeros(2)))
+    assert package_return >= torchrl_return, (package_return, torchrl_return)
+    assert package_return > 0.5 * zero_return, (package_return, zero_return)  # returns are negative
+
+

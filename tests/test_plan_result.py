@@ -9,6 +9,7 @@ from tensordict import TensorDict
 from torchrl.data import Bounded, Unbounded
 
 from torchrl_grasp import GDSync, GradientPlanner, GRASPPlanner, TransitionModelEnv
+from torchrl_grasp.planners import GoalCEMPlanner, GoalMPPIPlanner
 
 HORIZON = 10
 
@@ -37,7 +38,9 @@ def grasp(**kwargs):
     [
         lambda **kw: grasp(optim_steps=200, **kw),
         lambda **kw: GradientPlanner(env(), HORIZON, optim_steps=200, **kw),
+        lambda **kw: GoalCEMPlanner(env(), HORIZON, optim_steps=200, num_candidates=50, top_k=5, **kw),
     ],
+    ids=["grasp", "gd", "cem"],
 )
 def test_status_says_whether_planning_ran_out_or_stopped_at_the_goal(make):
     completed = make().plan(task((2,)))
@@ -113,6 +116,26 @@ def test_gradient_planner_calls_back_after_every_step():
     ).plan(task())
     assert [i for i, _ in seen] == list(range(result.iterations + 1))
     torch.testing.assert_close(seen[-1][1]["loss"].squeeze(-1), result.loss_history[-1])
+
+
+@pytest.mark.parametrize("planner_class", [GoalCEMPlanner, GoalMPPIPlanner])
+def test_the_sampling_planners_call_back_with_their_mean_after_every_refit(planner_class):
+    seen = []
+    planner = planner_class(
+        env(), HORIZON, optim_steps=6, num_candidates=40, top_k=4, num_restarts=2,
+        callback=lambda i, plan: seen.append((i, plan.clone())),
+    )
+    result = planner.plan(task((3,)))
+    assert [i for i, _ in seen] == list(range(7))
+    first = seen[0][1]
+    assert first.batch_size == (3, 2) and first["actions"].shape == (3, 2, HORIZON, 2)
+    assert (first["actions"] == 0).all() and torch.isnan(first["loss"]).all()
+    # "loss" is each iteration's best candidate's score, which the history holds (restarts averaged).
+    for i, plan in seen[1:]:
+        torch.testing.assert_close(plan["loss"].mean(-1), result.loss_history[i - 1])
+    # The best candidates get nearer the goal than zero actions (distance 0.67) as the means move.
+    assert (result.loss_history[-1] < 0.2).all() and (result.goal_distance <= result.loss_history.amin(0)).all()
+    assert not torch.equal(seen[1][1]["actions"], seen[-1][1]["actions"])
 
 
 def test_a_call_can_plan_over_another_horizon_and_the_warm_start_follows_it():

@@ -281,8 +281,8 @@ def test_non_finite_world_model_output_raises():
 
 
 def test_bad_construction_raises():
-    with pytest.raises(ValueError, match="batch_locked"):
-        GRASPPlanner(GymEnv("Pendulum-v1"), 10)
+    with pytest.raises(ValueError, match="ModelBasedEnvBase with a world_model, got GymEnv"):
+        GRASPPlanner(GymEnv("Pendulum-v1"), 10)  # a real env, checked before TorchRL's batch_locked error
     with pytest.raises(ValueError, match="sync_mode"):
         GRASPPlanner(point_mass_env(), 10, sync_mode="adam")
     with pytest.raises(ValueError, match="sync must be a GDSync, a CEMSync or None"):

@@ -58,7 +58,8 @@ class GoalPlanner(MPCPlannerBase):
         goal_key (NestedKey): where the input holds the goal. Defaults to ``"goal"``.
         state_keys (list of NestedKey, optional): the state; defaults to the keys the world model
             both reads and writes.
-        action_key (NestedKey): Defaults to ``"action"``.
+        action_key (NestedKey, optional): where the world model reads the action (and the planner
+            writes it). Defaults to the env's ``action_key``.
         num_restarts (int): plans per batch element. Defaults to ``1``.
         warm_start (bool): start from the previous call's best plan shifted by one step, per batch
             element whose goal is unchanged. Defaults to ``True``.
@@ -102,7 +103,7 @@ class GoalPlanner(MPCPlannerBase):
         *,
         goal_key: NestedKey = "goal",
         state_keys: Sequence[NestedKey] | None = None,
-        action_key: NestedKey = "action",
+        action_key: NestedKey | None = None,
         num_restarts: int = 1,
         warm_start: bool = True,
         generator: torch.Generator | None = None,
@@ -111,15 +112,18 @@ class GoalPlanner(MPCPlannerBase):
         reward_weight: float = 1.0,
         callback: Callback | None = None,
     ):
+        if not isinstance(env, ModelBasedEnvBase):
+            raise ValueError(f"env must be a ModelBasedEnvBase with a world_model, got {type(env).__name__}.")
+        action_key = env.action_key if action_key is None else action_key
         super().__init__(env=env, action_key=action_key)
+        # TorchRL's env.action_spec is the whole Composite when the action is not at "action".
+        self.action_spec = env.full_action_spec[action_key]
         if stop_distance is not None and not stop_distance >= 0:
             raise ValueError(f"stop_distance must be None or a non-negative float, got {stop_distance!r}.")
         self.stop_distance = stop_distance
         check_positive_ints(
             planning_horizon=planning_horizon, optim_steps=optim_steps, num_restarts=num_restarts
         )
-        if not isinstance(env, ModelBasedEnvBase):
-            raise ValueError(f"env must be a ModelBasedEnvBase with a world_model, got {type(env).__name__}.")
         self.planning_horizon = planning_horizon
         self.optim_steps = optim_steps
         self.goal_key = unravel_key(goal_key)

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from torchrl_grasp.planners.best import BestPlan
 from torchrl_grasp.planners.context import PlanContext
+from torchrl_grasp.planners.sampling import elite_mean, sample_search
 from torchrl_grasp.planners.shooting import shoot
 
 
@@ -89,36 +90,27 @@ class CEMSync:
     def __call__(
         self, context: PlanContext, actions: Tensor, virtual: TensorDictBase, best: BestPlan
     ) -> None:
-        n, horizon, samples, action_shape = (
-            context.problem.num_plans,
-            context.horizon,
-            self.samples,
-            context.action_shape,
-        )
+        n, horizon, action_shape = context.problem.num_plans, context.horizon, context.action_shape
         rollout = context.evaluate(actions.detach(), virtual, best)
         gap = (virtual - rollout[:, 1:]).apply(
             lambda x: x.flatten(2).square().mean(-1), batch_size=virtual.batch_size
         )
         drift = torch.stack(list(gap.values(True, True))).sum(0).sqrt()
         std = self.std * drift / (drift.mean(-1, keepdim=True) + 1e-8)
-        std = std.reshape(n, 1, horizon, *[1] * len(action_shape)).expand(n, 1, horizon, *action_shape)
-        mean = actions.detach()[:, None]
-        repeated = context.problem.repeat(samples)
-        rows = torch.arange(n, device=mean.device)
-        for _ in range(self.iterations):
-            noise = context.normal((n, samples, horizon, *action_shape), dtype=mean.dtype)
-            noise[:, 0] = 0  # the current mean is always a candidate
-            candidates = context.clamp(mean + std * noise)
-            trajectories, _, score = context.scored_rollout(
-                candidates.reshape(n * samples, horizon, *action_shape), repeated
-            )
-            score = score.reshape(n, samples)
-            elite = score.topk(self.top_k, dim=1, largest=False).indices
-            elites = candidates[rows[:, None], elite]
-            winner = elite[:, 0]
-            best.offer(score[rows, winner], elites[:, 0], trajectories[rows * samples + winner], virtual)
-            mean, std = elites.mean(1, keepdim=True), elites.std(1, keepdim=True)
-        actions.copy_(mean[:, 0])
+        std = std.reshape(n, horizon, *[1] * len(action_shape)).expand(n, horizon, *action_shape)
+        _, mean = sample_search(
+            context,
+            actions.detach(),
+            std,
+            iterations=self.iterations,
+            samples=self.samples,
+            top_k=self.top_k,
+            refit=elite_mean,
+            best=best,
+            virtual=virtual,
+            keep_mean=True,  # the current actions are always a candidate
+        )
+        actions.copy_(mean)  # GRASP goes on from the refitted mean
 
 
 _UNSET = object()
