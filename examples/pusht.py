@@ -210,9 +210,9 @@ def main(argv=None) -> dict:
     for index, (start, goal) in enumerate(tasks, 1):
         for name in args.planners:
 
-            def factory(steps, name=name):
+            def factory(name=name):
                 iterations = QUICK_STEPS[name] if args.quick else None  # None: the published settings
-                return make_planner(name, learned.env, steps, optim_steps=iterations, seed=args.seed)
+                return make_planner(name, learned.env, args.horizon, optim_steps=iterations, seed=args.seed)
 
             episode = run_episode(real_env, factory, start, goal, args.horizon)
             states = physical_state(episode.path.double().numpy())

@@ -177,3 +177,32 @@ def test_latent_mpc_acts_from_images_only_and_starts_each_episode_afresh(quick_m
     # A new episode (step_count 0) starts from the zero latent again.
     env.rollout(1, policy, tensordict=env.reset(options={"start": [-0.5, 0.0], "goal": [0.5, 0.0]}), auto_reset=False)
     torch.testing.assert_close(seen[-1]["state"], first["state"])
+
+
+def test_the_benchmarks_pixel_view_filters_the_latent_as_latent_mpc_does(quick_model):
+    """Both paths to the pixel tier's planner input agree: the latent is filtered recurrently from
+    the images and the actions taken, not encoded afresh from the zero latent at each step."""
+    from tensordict.nn import TensorDictModule
+
+    from torchrl_grasp.benchmark.views import PixelView
+
+    actions = iter(torch.tensor([[0.5, 0.2], [-0.3, 0.6], [0.1, -0.4]]))
+    problems = []
+
+    def record(state, belief, goal):
+        problems.append(TensorDict(state=state, belief=belief).clone())
+        return next(actions)
+
+    scripted = TensorDictModule(record, in_keys=["state", "belief", "goal"], out_keys=["action"])
+    planning = LatentPlanning(quick_model)
+    env = pixel_env(quick_model)
+    rollout = env.rollout(
+        3, LatentMPC(planning, scripted), tensordict=env.reset(options={"start": [-0.5, 0.0], "goal": [0.5, 0.0]})
+    )
+    view, previous = PixelView(quick_model), None
+    for t in range(3):
+        real = rollout[t].select("observation", "goal")
+        previous = view.planner_input(real, rollout["action"][t - 1] if t else None, previous)
+        torch.testing.assert_close(previous.select("state", "belief"), problems[t])
+    fresh = view.planner_input(rollout[2].select("observation", "goal"))
+    assert not torch.allclose(fresh["belief"], problems[2]["belief"])  # history matters

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from tensordict import NestedKey, TensorDictBase, unravel_key
 from tensordict.nn import TensorDictModuleBase
@@ -10,6 +12,7 @@ from torchrl.data import Composite, Unbounded
 from torchrl.envs import TensorDictPrimer
 
 from torchrl_grasp.planners.base import GoalPlanner, check_positive_ints
+from torchrl_grasp.planners.result import PlanResult
 
 
 class RecedingHorizonPolicy(TensorDictModuleBase):
@@ -42,6 +45,9 @@ class RecedingHorizonPolicy(TensorDictModuleBase):
         ends_at (int, optional): plan to a fixed deadline instead: at step ``t`` of an episode the
             plan covers ``ends_at - t`` steps (at least one). Excludes ``horizon``.
         state_key (NestedKey): where the plan lives in the TensorDict. Defaults to ``"planning"``.
+        on_plan (callable, optional): ``on_plan(tensordict, result)`` after every plan, with the
+            rows that planned (flattened, ``[n]``) and their :class:`~torchrl_grasp.PlanResult`
+            (``[n, ...]``): to log model calls, the predicted distance, the status. Defaults to ``None``.
 
     Examples:
         >>> import torch
@@ -71,6 +77,7 @@ class RecedingHorizonPolicy(TensorDictModuleBase):
         *,
         ends_at: int | None = None,
         state_key: NestedKey = "planning",
+        on_plan: Callable[[TensorDictBase, PlanResult], None] | None = None,
     ):
         super().__init__()
         if not isinstance(planner, GoalPlanner):
@@ -82,7 +89,7 @@ class RecedingHorizonPolicy(TensorDictModuleBase):
         check_positive_ints(replan_every=replan_every, **({} if horizon is None else dict(horizon=horizon)))
         if ends_at is not None:
             check_positive_ints(ends_at=ends_at)
-        self.planner, self.replan_every, self.ends_at = planner, replan_every, ends_at
+        self.planner, self.replan_every, self.ends_at, self.on_plan = planner, replan_every, ends_at, on_plan
         self.horizon = planner.planning_horizon if horizon is None and ends_at is None else horizon
         self.length = ends_at if ends_at is not None else self.horizon
         state_key = unravel_key(state_key)
@@ -129,7 +136,10 @@ class RecedingHorizonPolicy(TensorDictModuleBase):
             rows = replan & (horizons == horizon)
             # A plan replaced on schedule had ``index`` of its actions executed: its warm start drops them.
             taken = int(index[rows].max().clamp_min(1))
-            actions = self.planner.plan(flat[rows], horizon=horizon, steps_taken=taken).actions.detach()
+            result = self.planner.plan(flat[rows], horizon=horizon, steps_taken=taken)
+            if self.on_plan is not None:
+                self.on_plan(flat[rows], result)
+            actions = result.actions.detach()
             plan[rows] = _padded(actions, self.length)
             index[rows] = 0
             left[rows] = min(self.replan_every, horizon)

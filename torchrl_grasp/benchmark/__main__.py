@@ -20,7 +20,13 @@ from tqdm.auto import tqdm
 
 from torchrl_grasp.benchmark import report
 from torchrl_grasp.benchmark.episodes import run_episode
-from torchrl_grasp.benchmark.planners import QUICK_STEPS, SETTINGS, make_planner, steps_for_budget
+from torchrl_grasp.benchmark.planners import (
+    FIRST_ACTION_ONLY,
+    QUICK_STEPS,
+    SETTINGS,
+    make_planner,
+    steps_for_budget,
+)
 from torchrl_grasp.benchmark.suite import SUITE, quick
 from torchrl_grasp.envs import make_env
 
@@ -58,7 +64,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--horizons", type=int, nargs="+", default=[20, 40, 60, 80], help="horizons H")
     parser.add_argument(
         "--planners", nargs="+", default=["grasp", "gd", "cem"], choices=sorted(SETTINGS),
-        help="planners to compare, at their published settings (torchrl_grasp.benchmark.planners)",
+        help="planners to compare, at their published settings (torchrl_grasp.benchmark.planners); "
+        "torchrl-cem (TorchRL's own CEMPlanner) runs in --mode mpc only, replanning at every step",
     )
     parser.add_argument("--episodes", type=int, default=10, help="start/goal pairs per env and horizon")
     parser.add_argument(
@@ -108,6 +115,12 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
     ``command`` is the command line written at the top of ``results.md``.
     """
     args = apply_quick(args)
+    first_action_only = [name for name in args.planners if name in FIRST_ACTION_ONLY]
+    if first_action_only and "open-loop" in args.mode:
+        raise SystemExit(
+            f"{', '.join(first_action_only)} returns the first action of a plan only: run it with --mode mpc "
+            "(it replans at every step), or leave it out of --planners."
+        )
     if args.threads:
         torch.set_num_threads(args.threads)
     header = (
@@ -140,11 +153,11 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
                         overrides=bench_env.planner_settings.get(planner_name),
                     )
 
-                def factory(remaining, planner_name=planner_name, steps=steps):
+                def factory(planner_name=planner_name, steps=steps):
                     return make_planner(
                         planner_name,
                         view.env,
-                        remaining,
+                        horizon,
                         optim_steps=steps,
                         seed=args.seed,
                         success_radius=bench_env.success_threshold if view.success_radius_in_model_units else None,

@@ -8,11 +8,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tensordict import TensorDictBase
+from torch import Tensor
 from torchrl.envs import EnvBase
 from torchrl.envs.utils import step_mdp
 
 from torchrl_grasp.benchmark.views import PixelView, StateView
 from torchrl_grasp.envs.torchrl_env import SUCCESS_KEY
+from torchrl_grasp.planners.base import GoalPlanner
+from torchrl_grasp.planners.result import PlanResult
+from torchrl_grasp.policies import RecedingHorizonPolicy
 
 
 @dataclass
@@ -24,8 +29,9 @@ class Episode:
         plan_seconds (float): wall time spent planning (all plans of the episode).
         plans (int): plans made (1 open loop; one per replanning in MPC).
         model_calls (int): batched world-model calls of all plans (a serial rollout counts ``T``).
-        predicted_distance (float): the first plan's goal distance in the model's own rollout
-            (read as a position by the pixel model's probe, in the pixel tier).
+        predicted_distance (float, optional): the first plan's goal distance in the model's own
+            rollout (read as a position by the pixel model's probe, in the pixel tier); ``None``
+            for TorchRL's planners, which return no plan.
         final_distance (float): the real env's distance to the goal when the episode ended.
         model_error (float): distance between the model's open-loop prediction of the executed
             actions and the real final state: the model error along the executed path.
@@ -46,7 +52,7 @@ class Episode:
     plan_seconds: float
     plans: int
     model_calls: int
-    predicted_distance: float
+    predicted_distance: float | None
     final_distance: float
     model_error: float
     path: torch.Tensor | None = None
@@ -55,7 +61,7 @@ class Episode:
 
 def run_episode(
     real_env: EnvBase,
-    make_planner: Callable[[int], object],
+    make_planner: Callable[[], object],
     start: np.ndarray,
     goal: np.ndarray,
     horizon: int,
@@ -65,14 +71,17 @@ def run_episode(
 ) -> Episode:
     """Plans from ``start`` to ``goal`` and executes for ``horizon`` steps in ``real_env``.
 
-    Open loop (``replan_every=None``): one plan of ``horizon`` actions, all executed. MPC: a new
-    plan from the real state every ``replan_every`` steps, over the steps that remain (a
-    shrinking horizon, so the deadline is the same as open loop's), of which the first
-    ``replan_every`` are executed. ``make_planner(steps)`` builds a planner of that horizon.
-    The episode stops at the real env's first success.
+    ``make_planner()`` builds the episode's planner. A planner of this package acts through a
+    :class:`~torchrl_grasp.RecedingHorizonPolicy` with the deadline ``horizon``: open loop
+    (``replan_every=None``) makes one plan of ``horizon`` actions and executes all of them; MPC
+    makes a new plan from the real state every ``replan_every`` steps, over the steps that remain
+    (so the deadline is open loop's), warm-started from the last one when the planner warm starts.
+    TorchRL's own planners (``torchrl-cem``) return only the first action of a plan, so they run in
+    MPC only, replanning at every step over the steps that remain. The episode stops at the real
+    env's first success.
 
     ``view`` says what the planners see of the real env (see :mod:`torchrl_grasp.benchmark.views`);
-    by default the state and goal, on the first planner's model env.
+    by default the state and goal, on the planner's model env.
 
     Examples:
         >>> from torchrl.data import Bounded, Unbounded
@@ -82,8 +91,8 @@ def run_episode(
         ...     def forward(self, state, action):
         ...         return (state + 0.05 * action).clamp(-1, 1)
         >>> model = TransitionModelEnv(Free(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
-        >>> def planner(steps):
-        ...     return GradientPlanner(model, steps, optim_steps=50, lr=0.1)
+        >>> def planner():
+        ...     return GradientPlanner(model, 20, optim_steps=50, lr=0.1)
         >>> real_env, start = make_env("WallDoor-v0"), np.array([-0.5, -0.5])
         >>> episode = run_episode(real_env, planner, start, np.array([-0.5, 0.0]), 20)
         >>> episode.success, episode.plans, episode.path.shape  # it stops at the first success
@@ -94,41 +103,82 @@ def run_episode(
         >>> across.success, across.path[-1].tolist(), round(across.model_error, 2)  # stopped at its face
         (False, [-0.02500000037252903, -0.5], 0.33)
     """
+    planner = make_planner()
+    view = view if view is not None else StateView(planner.env)
+    plans: list[tuple[TensorDictBase, PlanResult | None]] = []
+    model_calls = 0
+
+    def record(problem: TensorDictBase, result: PlanResult | None, calls: int) -> None:
+        nonlocal model_calls
+        plans.append((problem, result))
+        model_calls += calls
+
+    act = _policy(planner, horizon, replan_every, record)
     td = real_env.reset(options={"start": start, "goal": goal})
     executed, path = [], [td["observation"]]
-    plan_seconds, plans, model_calls, first_plan = 0.0, 0, 0, None
-    success = False
+    plan_seconds, problem, success = 0.0, None, False
     while len(executed) < horizon and not success:
-        remaining = horizon - len(executed)
-        planner = make_planner(remaining)
-        view = view if view is not None else StateView(planner.env)
         begin = time.perf_counter()
-        problem = view.planner_input(td)
-        result = planner.plan(problem)
+        problem = view.planner_input(td, executed[-1] if executed else None, problem)
+        action = act(problem, len(executed))
         plan_seconds += time.perf_counter() - begin
-        plans, model_calls = plans + 1, model_calls + result.model_calls
-        first_plan = (problem, result) if first_plan is None else first_plan
-        chunk = result.actions if replan_every is None else result.actions[:replan_every]
-        for action in chunk:
-            td = real_env.step(td.set("action", action))
-            executed.append(action)
-            success = bool(td["next", SUCCESS_KEY])
-            td = step_mdp(td)
-            path.append(td["observation"])
-            if success:
-                break
+        td = real_env.step(td.set("action", action))
+        executed.append(action)
+        success = bool(td["next", SUCCESS_KEY])
+        td = step_mdp(td)
+        path.append(td["observation"])
     final, goal = td["observation"], td["goal"]
-    first_problem, first_result = first_plan
-    predicted_final = view.predicted_final(first_problem, first_result.actions)
+    first_problem, first_result = plans[0]
     model_final = view.predicted_final(first_problem, torch.stack(executed))
+    predicted_distance = None
+    if first_result is not None:
+        predicted_final = view.predicted_final(first_problem, first_result.actions[0])
+        predicted_distance = float((predicted_final - goal).norm())
     return Episode(
         success=success,
         plan_seconds=plan_seconds,
-        plans=plans,
+        plans=len(plans),
         model_calls=model_calls,
-        predicted_distance=float((predicted_final - goal).norm()),
+        predicted_distance=predicted_distance,
         final_distance=float((final - goal).norm()),
         model_error=float((model_final - final).norm()),
         path=torch.stack(path),
-        restart=int(first_result.restart.reshape(-1)[0]),
+        restart=0 if first_result is None else int(first_result.restart.reshape(-1)[0]),
     )
+
+
+def _policy(
+    planner, horizon: int, replan_every: int | None, record
+) -> Callable[[TensorDictBase, int], Tensor]:
+    """``act(planner_input, step)``: the action at ``step`` of the episode; each plan is passed to
+    ``record(problem, result, model_calls)``."""
+    if isinstance(planner, GoalPlanner):
+        policy = RecedingHorizonPolicy(
+            planner,
+            replan_every or horizon,
+            ends_at=horizon,
+            on_plan=lambda problem, result: record(problem[0], result, result.model_calls),
+        )
+        carried = None  # the plan the policy carries from step to step
+
+        def act(problem: TensorDictBase, step: int) -> Tensor:
+            nonlocal carried
+            if carried is not None:
+                problem = problem.clone(False).set("planning", carried)
+            out = policy(problem.clone(False))
+            carried = out.get(("next", "planning"))
+            return out.get(planner.action_key)
+
+        return act
+    if replan_every is None:
+        raise ValueError(
+            f"TorchRL's {type(planner).__name__} returns the first action of its plan only: run it in MPC "
+            "(--mode mpc), where it replans at every step."
+        )
+
+    def act(problem: TensorDictBase, step: int) -> Tensor:
+        planner.planning_horizon = horizon - step  # the steps that remain, as the package's planners do
+        record(problem, None, planner.optim_steps * planner.planning_horizon)
+        return planner(problem.clone())["action"]
+
+    return act

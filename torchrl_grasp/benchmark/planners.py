@@ -8,6 +8,7 @@ from collections.abc import Callable
 import torch
 from tensordict import TensorDictBase
 from torchrl.envs.model_based import ModelBasedEnvBase
+from torchrl.modules.planners import CEMPlanner
 
 from torchrl_grasp.planners import (
     CollocationPlanner,
@@ -23,7 +24,10 @@ PlannerFactory = Callable[..., object]
 # name -> (class, settings). ``optim_steps`` is each planner's iteration count, the knob that
 # ``--budget`` turns. GRASP's learning rates are those its tests and the wall world taught (the
 # method's defaults oscillate on unit-scale states, see the README); GD's learning rate was
-# tuned on WallDoor (see docs/benchmarks.md); CEM is DINO-WM's Push-T setting.
+# tuned on WallDoor (see docs/benchmarks.md); CEM is DINO-WM's Push-T setting. ``torchrl-cem`` is
+# TorchRL's own CEMPlanner at the same setting, as TorchRL users have it: it ranks by the env's
+# reward summed over the horizon (TransitionModelEnv's: minus the distance at every step), draws
+# from the global RNG and returns the first action only, so the benchmark runs it in MPC only.
 SETTINGS: dict[str, tuple[type, dict]] = {
     "grasp": (
         GRASPPlanner,
@@ -36,13 +40,17 @@ SETTINGS: dict[str, tuple[type, dict]] = {
     ),
     "cem": (GoalCEMPlanner, dict(optim_steps=30, num_candidates=300, top_k=30)),
     "mppi": (GoalMPPIPlanner, dict(optim_steps=30, num_candidates=300, top_k=30, temperature=1.0)),
+    "torchrl-cem": (CEMPlanner, dict(optim_steps=30, num_candidates=300, top_k=30)),
 }
 
-QUICK_STEPS = {"grasp": 40, "gd": 40, "collocation": 40, "cem": 4, "mppi": 4}
+#: The planners that return the first action of a plan only: MPC only.
+FIRST_ACTION_ONLY = ("torchrl-cem",)
 
-# The gradient planners stop once their rollout through the model ends within this fraction of
+QUICK_STEPS = {"grasp": 40, "gd": 40, "collocation": 40, "cem": 4, "mppi": 4, "torchrl-cem": 4}
+
+# The package's planners stop once their rollout through the model ends within this fraction of
 # the real env's success radius (the rest of the radius absorbs the model's error). TorchRL's
-# CEM and MPPI always run all their iterations: their loop has no such exit.
+# CEM always runs all its iterations: its loop has no such exit.
 STOP_FRACTION = 0.5
 
 
@@ -58,8 +66,10 @@ def make_planner(
 ):
     """The planner ``name`` at its published settings (``optim_steps`` overrides the iterations).
 
-    With ``success_radius``, the gradient planners stop early at ``STOP_FRACTION`` of it.
-    ``overrides`` replaces settings (a tier's own, see ``BenchmarkEnv.planner_settings``).
+    With ``success_radius``, the package's planners stop early at ``STOP_FRACTION`` of it.
+    ``overrides`` replaces settings (a tier's own, see ``BenchmarkEnv.planner_settings``). The
+    package's planners draw from a generator seeded with ``seed``; TorchRL's from the global RNG,
+    which is seeded with ``seed`` here.
 
     Examples:
         >>> from torchrl.data import Bounded, Unbounded
@@ -69,14 +79,20 @@ def make_planner(
         >>> grasp = make_planner("grasp", env, 60, success_radius=0.05)
         >>> type(grasp).__name__, grasp.optim_steps, grasp.num_restarts, grasp.stop_distance
         ('GRASPPlanner', 300, 8, 0.025)
-        >>> type(make_planner("cem", env, 60, optim_steps=5, success_radius=0.05)).__name__  # no early stop
-        'GoalCEMPlanner'
+        >>> cem = make_planner("cem", env, 60, optim_steps=5, success_radius=0.05)
+        >>> type(cem).__name__, cem.num_candidates, cem.stop_distance
+        ('GoalCEMPlanner', 300, 0.025)
+        >>> type(make_planner("torchrl-cem", env, 60, success_radius=0.05)).__name__  # TorchRL's: no early stop
+        'CEMPlanner'
     """
     cls, settings = SETTINGS[name]
     settings = {**settings, **(overrides or {})}
     if optim_steps is not None:
         settings["optim_steps"] = optim_steps
-    if success_radius is not None and issubclass(cls, GoalPlanner):
+    if not issubclass(cls, GoalPlanner):
+        torch.manual_seed(seed)
+        return cls(env, horizon, **settings)
+    if success_radius is not None:
         settings["stop_distance"] = STOP_FRACTION * success_radius
     return cls(env, horizon, generator=torch.Generator().manual_seed(seed), **settings)
 
@@ -115,9 +131,10 @@ def steps_for_budget(
     seconds = []
     for steps in (low, 2 * low):
         planner = make_planner(name, env, horizon, optim_steps=steps, overrides=overrides)
-        planner.plan(tensordict)  # warm-up: caches, allocator
+        plan = planner.plan if isinstance(planner, GoalPlanner) else lambda td: planner(td.clone())
+        plan(tensordict)  # warm-up: caches, allocator
         start = clock()
-        planner.plan(tensordict)
+        plan(tensordict)
         seconds.append(clock() - start)
     return fitted_steps(low, seconds, budget_s)
 

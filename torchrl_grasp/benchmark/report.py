@@ -26,7 +26,8 @@ def summarise(
     ``median_time_to_success_s`` (``None`` without a success), ``seconds_per_plan``,
     ``model_calls_per_plan``, ``predicted_success_rate`` (the first plan reaches the goal in the
     model: a model that is exploited predicts more successes than the real env grants; ``None``
-    when ``success_threshold`` is, for an env whose success is not a distance),
+    when ``success_threshold`` is, for an env whose success is not a distance, and for planners
+    that return no plan),
     ``median_model_error`` (along the executed paths), ``median_final_distance`` (the real
     env's distance to the goal at the end), plus ``extra``.
 
@@ -43,7 +44,7 @@ def summarise(
     plans = sum(e.plans for e in episodes)
     predicted = (
         None
-        if success_threshold is None
+        if success_threshold is None or any(e.predicted_distance is None for e in episodes)
         else sum(e.predicted_distance < success_threshold for e in episodes) / len(episodes)
     )
     return dict(

@@ -88,10 +88,10 @@ def plan_and_execute(
     optim_steps = optim_steps or {}
     recorder = None
 
-    def build(name: str, steps: int):
+    def build(name: str):
         nonlocal recorder
         planner = make_planner(
-            name, model_env, steps, optim_steps=optim_steps.get(name), seed=seed, success_radius=success_radius
+            name, model_env, horizon, optim_steps=optim_steps.get(name), seed=seed, success_radius=success_radius
         )
         if name == "grasp":
             recorder = IterateRecorder(snapshot_iterations(planner.optim_steps))
@@ -104,7 +104,9 @@ def plan_and_execute(
         winner = int(episodes["grasp"].restart)
         first = torch.as_tensor(start, dtype=torch.float32)[None]
         iterates = {
-            k: torch.cat([first, states["observation"][winner]]) for k, states in sorted(recorder.iterates.items())
+            # The episode plans one problem, [1, restarts] in the recorder's view (see RecedingHorizonPolicy).
+            k: torch.cat([first, states["observation"].flatten(0, -3)[winner]])
+            for k, states in sorted(recorder.iterates.items())
         }
     return TaskOutcome(np.asarray(start), np.asarray(goal), episodes, iterates)
 

@@ -1,0 +1,64 @@
+"""Benchmark episodes: every planner acts through one receding-horizon loop; TorchRL's CEM in MPC only."""
+
+import numpy as np
+import pytest
+import torch
+from torchrl.data import Bounded, Unbounded
+
+from torchrl_grasp import TransitionModelEnv
+from torchrl_grasp.benchmark.__main__ import main
+from torchrl_grasp.benchmark.episodes import run_episode
+from torchrl_grasp.benchmark.planners import make_planner
+from torchrl_grasp.envs import make_env
+
+START, GOAL, HORIZON = np.array([-0.5, -0.5]), np.array([-0.5, -0.1]), 20
+
+
+class Free(torch.nn.Module):
+    """WallDoor's motion away from its wall (the tasks here stay on one side of it)."""
+
+    def forward(self, state, action):
+        return (state + 0.05 * action).clamp(-1, 1)
+
+
+def model_env():
+    return TransitionModelEnv(Free(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+
+
+def episode(name, replan_every, optim_steps):
+    env = model_env()
+    return run_episode(
+        make_env("WallDoor-v0"),
+        lambda: make_planner(name, env, HORIZON, optim_steps=optim_steps, success_radius=0.05),
+        START,
+        GOAL,
+        HORIZON,
+        replan_every=replan_every,
+    )
+
+
+@pytest.mark.parametrize("name", ["cem", "grasp"])
+def test_an_mpc_episode_replans_on_schedule_and_reaches_the_goal_in_the_real_env(name):
+    result = episode(name, replan_every=3, optim_steps=30 if name == "cem" else 100)
+    steps = result.path.shape[0] - 1
+    assert result.success and result.final_distance < 0.05
+    assert result.plans == -(-steps // 3)  # a plan every 3 executed steps
+    assert result.predicted_distance is not None and result.predicted_distance < 0.05
+    assert 8 <= steps <= HORIZON  # the goal is 8 steps away (0.4 at 0.05 a step): zero actions never reach it
+
+
+def test_torchrl_cem_replans_at_every_step_in_mpc_and_reports_no_plan():
+    result = episode("torchrl-cem", replan_every=3, optim_steps=10)
+    steps = result.path.shape[0] - 1
+    assert result.success and steps < HORIZON
+    assert result.plans == steps  # its first action is all TorchRL's planner returns
+    assert result.predicted_distance is None
+    # Each plan is optim_steps rollouts over the steps that remain.
+    assert result.model_calls == sum(10 * (HORIZON - t) for t in range(steps))
+
+
+def test_torchrl_cem_is_refused_in_open_loop_with_the_fix(tmp_path):
+    with pytest.raises(ValueError, match="--mode mpc"):
+        episode("torchrl-cem", replan_every=None, optim_steps=2)
+    with pytest.raises(SystemExit, match="--mode mpc"):
+        main(["--quick", "--planners", "torchrl-cem", "--out", str(tmp_path)])
