@@ -119,7 +119,6 @@ def main(argv=None) -> dict:
     print(f"pixel world model {source} {pixel_model.path}")
     print(pixel_model.report)
     planning = LatentPlanning(pixel_model)
-    env = pixel_env(pixel_model, success_threshold=args.success_radius)
     task = config.task()
     rng = np.random.default_rng(args.seed)
     goal_tasks = [task.sample_task(rng, args.steps // 2) for _ in range(args.episodes)]
@@ -130,6 +129,9 @@ def main(argv=None) -> dict:
         for name in args.planners:
             planner = make_planner(name, planning, mode == "goal image", args.horizon, args.quick, args.seed)
             policy = LatentMPC(planning, planner, by_goal=mode == "goal image")
+            # The policy's latent travels in the TensorDict: the primer declares it, each reset zeroes it.
+            env = pixel_env(pixel_model, success_threshold=args.success_radius)
+            env = env.append_transform(policy.make_tensordict_primer())
             outcomes = []
             for index, (start, goal) in enumerate(tasks):
                 start_time = time.perf_counter()

@@ -159,8 +159,8 @@ def test_latent_mpc_acts_from_images_only_and_starts_each_episode_afresh(quick_m
             seen.append(td.clone())
             return td.set("action", torch.tensor([0.5, 0.0]))
 
-    env = pixel_env(quick_model)
     policy = LatentMPC(planning, Recorder())
+    env = pixel_env(quick_model).append_transform(policy.make_tensordict_primer())
     td = env.reset(options={"start": [-0.5, 0.0], "goal": [0.5, 0.0]})
     rollout = env.rollout(3, policy, tensordict=td, auto_reset=False)
     assert rollout["next", "observation"][-1, 0] == pytest.approx(-0.5 + 3 * 0.5 * 0.025)
@@ -174,7 +174,7 @@ def test_latent_mpc_acts_from_images_only_and_starts_each_episode_afresh(quick_m
     goal = planning.goal_latent(rollout["goal_pixels"][0])  # encoded once, the same at every step
     for problem in seen[:3]:
         torch.testing.assert_close(problem["goal", "belief"], goal["belief"])
-    # A new episode (step_count 0) starts from the zero latent again.
+    # A new episode (a reset zeroes the carried latent) starts from the zero latent again.
     env.rollout(1, policy, tensordict=env.reset(options={"start": [-0.5, 0.0], "goal": [0.5, 0.0]}), auto_reset=False)
     torch.testing.assert_close(seen[-1]["state"], first["state"])
 
@@ -195,10 +195,9 @@ def test_the_benchmarks_pixel_view_filters_the_latent_as_latent_mpc_does(quick_m
 
     scripted = TensorDictModule(record, in_keys=["state", "belief", "goal"], out_keys=["action"])
     planning = LatentPlanning(quick_model)
-    env = pixel_env(quick_model)
-    rollout = env.rollout(
-        3, LatentMPC(planning, scripted), tensordict=env.reset(options={"start": [-0.5, 0.0], "goal": [0.5, 0.0]})
-    )
+    policy = LatentMPC(planning, scripted)
+    env = pixel_env(quick_model).append_transform(policy.make_tensordict_primer())
+    rollout = env.rollout(3, policy, tensordict=env.reset(options={"start": [-0.5, 0.0], "goal": [0.5, 0.0]}))
     view, previous = PixelView(quick_model), None
     for t in range(3):
         real = rollout[t].select("observation", "goal")

@@ -92,7 +92,7 @@ class RecedingHorizonPolicy(TensorDictModuleBase):
         self.planner, self.replan_every, self.ends_at, self.on_plan = planner, replan_every, ends_at, on_plan
         self.horizon = planner.planning_horizon if horizon is None and ends_at is None else horizon
         self.length = ends_at if ends_at is not None else self.horizon
-        state_key = unravel_key(state_key)
+        self.state_key = state_key = unravel_key(state_key)
         prefix = state_key if isinstance(state_key, tuple) else (state_key,)
         self.state = {name: (*prefix, name) for name in ("actions", "index", "left", "step")}
         self.replanned_key = (*prefix, "replanned")

@@ -17,12 +17,14 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from torch import Tensor
-from torchrl.envs import StepCounter, TransformedEnv, UnaryTransform
+from torchrl.data import Composite, Unbounded
+from torchrl.envs import Compose, StepCounter, TensorDictPrimer, Transform, TransformedEnv, UnaryTransform
 from torchrl.envs.model_based.dreamer import DreamerEnv
 
 from torchrl_grasp.dreamer.latent import LatentFilter
 from torchrl_grasp.dreamer.training import PixelWorldModel
 from torchrl_grasp.envs import make_env
+from torchrl_grasp.policies import RecedingHorizonPolicy
 from torchrl_grasp.world_models.env import TransitionModelEnv
 from torchrl_grasp.world_models.step import WorldModelStep
 
@@ -31,8 +33,9 @@ def pixel_env(pixel_model: PixelWorldModel, **kwargs) -> TransformedEnv:
     """The model's real env (``make_env`` with its ``env_id`` and ``env_kwargs``) plus its images.
 
     ``"pixels"`` and ``"goal_pixels"`` ``[3, 64, 64]`` are the renderings of ``"observation"``
-    and ``"goal"``; a ``StepCounter`` adds ``"step_count"``, which tells :class:`LatentMPC` that
-    an episode began. ``kwargs`` go to :func:`~torchrl_grasp.envs.make_env`.
+    and ``"goal"``; a ``StepCounter`` adds ``"step_count"``. ``kwargs`` go to
+    :func:`~torchrl_grasp.envs.make_env`. A :class:`LatentMPC` policy also needs its primer
+    appended (``env.append_transform(policy.make_tensordict_primer())``).
 
     Examples:
         >>> import tempfile
@@ -120,7 +123,10 @@ class LatentPlanning:
     def predicted_positions(self, latent: TensorDictBase, actions: Tensor) -> Tensor:
         """The probe's reading ``[*B, T + 1, 2]`` of the model's rollout of ``actions`` ``[*B, T, 2]`` from ``latent``."""
         batch = latent.batch_size
-        start = [latent["state"].reshape(-1, self.model.size.state_dim), latent["belief"].reshape(-1, self.model.size.belief_dim)]
+        start = [
+            latent["state"].reshape(-1, self.model.size.state_dim),
+            latent["belief"].reshape(-1, self.model.size.belief_dim),
+        ]
         states = self.step.rollout(start, actions.reshape(-1, *actions.shape[-2:]))
         readings = self.model.position({"state": states[0], "belief": states[1]})
         return readings.reshape(*batch, *readings.shape[1:])
@@ -129,12 +135,19 @@ class LatentPlanning:
 class LatentMPC(TensorDictModuleBase):
     """A real-env policy: filter the latent from ``"pixels"``, plan in it, write ``"action"``.
 
-    Each call reads the image the env just produced, updates the latent with the action it
-    took last (a new episode, ``step_count == 0`` or the first call, starts from the zero
-    latent, as the model was trained), builds the planner's input (with the latent goal of
-    ``"goal_pixels"`` when ``by_goal``) and returns the planner's first action. The planner is
-    any TorchRL :class:`~torchrl.modules.planners.MPCPlannerBase` on :meth:`LatentPlanning.goal_env`
-    or :meth:`LatentPlanning.reward_env`: this package's planners, or TorchRL's ``CEMPlanner``.
+    Each call reads the image the env just produced and updates the latent with the action taken
+    last, both carried in the TensorDict under ``latent_key`` (``"state"``, ``"belief"``,
+    ``"action"``): it writes the next values under ``("next", latent_key, ...)``, as TorchRL's
+    recurrent modules do, so one policy serves a batch of envs and any number of episodes. Append
+    :meth:`make_tensordict_primer` to the env: its resets zero the carried latent and action, which
+    is where the model's training starts every episode. Then it builds the planner's input (with
+    the latent goal of ``"goal_pixels"`` when ``by_goal``) and asks the planner for the action.
+
+    The planner is any TensorDict module on :meth:`LatentPlanning.goal_env` or
+    :meth:`LatentPlanning.reward_env` that reads ``state``/``belief`` (and ``goal``) and writes
+    ``action``: this package's planners, a :class:`~torchrl_grasp.RecedingHorizonPolicy` around one
+    (its plan is carried in the TensorDict too, and its primer comes with this one's), or TorchRL's
+    ``CEMPlanner``.
 
     Args:
         planning (LatentPlanning): the model's latent view.
@@ -142,6 +155,7 @@ class LatentMPC(TensorDictModuleBase):
 
     Keyword Args:
         by_goal (bool): plan to ``"goal_pixels"`` (else by reward). Defaults to ``True``.
+        latent_key (str): where the filter's latent and last action live. Defaults to ``"latent"``.
 
     Examples:
         >>> import tempfile
@@ -149,39 +163,94 @@ class LatentMPC(TensorDictModuleBase):
         >>> from torchrl_grasp.dreamer import PixelModelConfig, RSSMSize, load_or_train_pixel_model
         >>> tiny = PixelModelConfig(size=RSSMSize(4, 8, 8, 2, 2), episodes=16, episode_steps=12, train_steps=2, batch_size=2, window=4)
         >>> pixel_model = load_or_train_pixel_model(tiny, cache_directory=Path(tempfile.mkdtemp()), progress=False)
-        >>> from torchrl_grasp import GRASPPlanner
+        >>> from torchrl_grasp import GRASPPlanner, RecedingHorizonPolicy
         >>> planning = LatentPlanning(pixel_model)
-        >>> policy = LatentMPC(planning, GRASPPlanner(planning.goal_env(), 5, optim_steps=3))
-        >>> env = pixel_env(pixel_model)
+        >>> grasp = GRASPPlanner(planning.goal_env(), 5, optim_steps=3)
+        >>> policy = LatentMPC(planning, RecedingHorizonPolicy(grasp, replan_every=2))
+        >>> env = pixel_env(pixel_model).append_transform(policy.make_tensordict_primer())
         >>> rollout = env.rollout(4, policy, tensordict=env.reset(options={"start": [-0.5, 0.0], "goal": [0.5, 0.0]}))
-        >>> rollout["action"].shape, sorted(policy.in_keys)  # it never reads the position
-        (torch.Size([4, 2]), ['goal_pixels', 'pixels', 'step_count'])
+        >>> rollout["action"].shape, rollout["planning", "replanned"].tolist()
+        (torch.Size([4, 2]), [True, False, True, False])
+        >>> "observation" in policy.in_keys  # it never reads the position
+        False
     """
 
-    def __init__(self, planning: LatentPlanning, planner: TensorDictModuleBase, *, by_goal: bool = True):
+    def __init__(
+        self,
+        planning: LatentPlanning,
+        planner: TensorDictModuleBase,
+        *,
+        by_goal: bool = True,
+        latent_key: str = "latent",
+    ):
         super().__init__()
-        self.in_keys = ["pixels", *(["goal_pixels"] if by_goal else []), "step_count"]
-        self.out_keys = ["action"]
         self.planning, self.planner, self.by_goal = planning, planner, by_goal
-        self.latent: TensorDict | None = None
-        self.last_action: Tensor | None = None
-        self._goal: tuple[Tensor, TensorDict] | None = None  # (goal image, its latent)
+        self.latent_keys = {name: (latent_key, name) for name in ("state", "belief", "action")}
+        # What an inner receding-horizon policy carries from step to step, passed through.
+        self.carried = [planner.state_key] if isinstance(planner, RecedingHorizonPolicy) else []
+        self.in_keys = [
+            "pixels",
+            *(["goal_pixels"] if by_goal else []),
+            *self.latent_keys.values(),
+            *(key for key in getattr(planner, "in_keys", []) if _starts_with(key, self.carried)),
+        ]
+        self.out_keys = ["action", *(("next", *key) for key in self.latent_keys.values())]
+        self._goal: tuple[Tensor, TensorDict] | None = None  # (goal images, their latent): a memo
+
+    def make_tensordict_primer(self) -> Transform:
+        """The env transform that declares (and on reset zeroes) the latent and action carried,
+        with the inner policy's primer when it has one."""
+        size, action_spec = self.planning.model.size, self.planning.action_spec
+        spec = Composite(
+            {
+                self.latent_keys["state"]: Unbounded((size.state_dim,)),
+                self.latent_keys["belief"]: Unbounded((size.belief_dim,)),
+                self.latent_keys["action"]: Unbounded(action_spec.shape, dtype=action_spec.dtype),
+            }
+        )
+        primer = TensorDictPrimer(spec, default_value=0, expand_specs=True)
+        inner = getattr(self.planner, "make_tensordict_primer", None)
+        return Compose(primer, inner()) if inner is not None else primer
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        step_count = tensordict.get("step_count", None)
-        if self.latent is None or (step_count is not None and int(step_count) == 0):
-            self.latent, self.last_action = None, None
-            if hasattr(self.planner, "reset"):
-                self.planner.reset()
-        self.latent = self.planning.latent_filter.observe(tensordict["pixels"], self.last_action, self.latent)
+        missing = [key for key in self.latent_keys.values() if key not in tensordict.keys(True, True)]
+        if missing:
+            raise KeyError(
+                f"LatentMPC carries its latent in the TensorDict, which lacks {missing}: append "
+                "policy.make_tensordict_primer() to the env (env.append_transform(...))."
+            )
+        previous = TensorDict(
+            state=tensordict.get(self.latent_keys["state"]),
+            belief=tensordict.get(self.latent_keys["belief"]),
+            batch_size=tensordict.batch_size,
+        )
+        last_action = tensordict.get(self.latent_keys["action"])
+        latent = self.planning.latent_filter.observe(tensordict["pixels"], last_action, previous)
         goal = self._goal_latent(tensordict["goal_pixels"]) if self.by_goal else None
-        problem = self.planning.planner_input(self.latent, goal)
-        action = self.planner(problem)["action"]
-        self.last_action = action
-        return tensordict.set("action", action)
+        problem = self.planning.planner_input(latent, goal)
+        if self.carried:
+            problem.update(tensordict.select(*self.carried, "is_init", strict=False))
+        out = self.planner(problem)
+        action = out.get("action")
+        tensordict.set("action", action)
+        for key in self.carried:
+            tensordict.set(key, out.get(key))
+            tensordict.set(("next", key), out.get(("next", key)))
+        tensordict.set(("next", *self.latent_keys["state"]), latent["state"])
+        tensordict.set(("next", *self.latent_keys["belief"]), latent["belief"])
+        tensordict.set(("next", *self.latent_keys["action"]), action.detach())
+        return tensordict
 
     def _goal_latent(self, goal_pixels: Tensor) -> TensorDict:
-        """The goal image's latent, encoded again only when the image changes (not at every step)."""
+        """The goal images' latent, encoded again only when the images change (not at every step)."""
         if self._goal is None or not torch.equal(self._goal[0], goal_pixels):
-            self._goal = (goal_pixels, self.planning.goal_latent(goal_pixels))
+            self._goal = (goal_pixels.clone(), self.planning.goal_latent(goal_pixels))
         return self._goal[1]
+
+
+def _starts_with(key, prefixes) -> bool:
+    key = key if isinstance(key, tuple) else (key,)
+    return any(
+        key[: len(p)] == p
+        for p in (prefix if isinstance(prefix, tuple) else (prefix,) for prefix in prefixes)
+    )
