@@ -153,7 +153,7 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
                         overrides=bench_env.planner_settings.get(planner_name),
                     )
 
-                def factory(planner_name=planner_name, steps=steps):
+                def factory(planner_name=planner_name, steps=steps, horizon=horizon):
                     return make_planner(
                         planner_name,
                         view.env,
