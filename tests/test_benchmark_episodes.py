@@ -62,3 +62,53 @@ def test_torchrl_cem_is_refused_in_open_loop_with_the_fix(tmp_path):
         episode("torchrl-cem", replan_every=None, optim_steps=2)
     with pytest.raises(SystemExit, match="--mode mpc"):
         main(["--quick", "--planners", "torchrl-cem", "--out", str(tmp_path)])
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--episodes", "0"], "--episodes: must be at least 1"),
+        (["--horizons", "20", "0"], "--horizons: must be at least 1"),
+        (["--replan-every", "0"], "--replan-every: must be at least 1"),
+        (["--seed", "-1"], "--seed: must be at least 0"),
+        (["--budget", "-1"], "--budget: must be a positive number"),
+        (["--threads", "0"], "--threads: must be at least 1"),
+    ],
+)
+def test_bad_benchmark_flags_fail_before_any_training(flags, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit):
+        main(["--quick", *flags, "--out", str(tmp_path / "out")])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()  # nothing was trained
+
+
+def test_an_out_path_that_is_a_file_fails_before_any_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
+    taken = tmp_path / "results"
+    taken.write_text("not a folder")
+    with pytest.raises(SystemExit):
+        main(["--quick", "--out", str(taken)])
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_crash_loses_only_the_cell_it_was_in(tmp_path, monkeypatch):
+    import json
+
+    from torchrl_grasp.benchmark import __main__ as benchmark_main
+
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
+    real_run_episode, calls = benchmark_main.run_episode, []
+
+    def crashes_in_the_second_cell(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 2:  # the quick run has 2 episodes per cell
+            raise RuntimeError("killed")
+        return real_run_episode(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark_main, "run_episode", crashes_in_the_second_cell)
+    with pytest.raises(RuntimeError, match="killed"):
+        main(["--quick", "--env", "walldoor", "--planners", "grasp", "cem", "--out", str(tmp_path / "out")])
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [(r["planner"], r["episodes"]) for r in saved] == [("grasp", 2)]

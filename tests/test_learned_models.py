@@ -313,3 +313,30 @@ def test_the_exploration_policy_is_part_of_the_cache_name():
 
     configs = (pusht, exploring(None), exploring(PushTExploration(push_probability=0.3)))
     assert len({cache_path(c.env_id, c, learned.MODEL_FORMAT_VERSION).name for c in configs}) == 3
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"PK\x03\x04 truncated", "foreign"], ids=["empty", "truncated", "foreign"]
+)
+def test_a_broken_cache_file_is_named_and_retrained_not_fatal(cache, content):
+    path = cache_path(TINY.env_id, TINY, learned.MODEL_FORMAT_VERSION)
+    path.parent.mkdir(parents=True)
+    if content == "foreign":
+        torch.save({"weights": torch.ones(2)}, path)  # another program's file at the model's name
+    else:
+        path.write_bytes(content)
+    with pytest.warns(RuntimeWarning, match=f"{path.name} is unreadable or foreign"):
+        model = load_or_train(TINY, make_env=make_hard_wall_env, progress=False)
+    assert not model.from_cache
+    again = load_or_train(TINY, make_env=make_hard_wall_env, progress=False)  # the file was replaced
+    assert again.from_cache
+
+
+def test_a_cache_that_cannot_be_written_still_returns_the_trained_model(tmp_path):
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be")
+    with pytest.warns(RuntimeWarning, match="is returned but not cached.*TORCHRL_GRASP_CACHE"):
+        model = load_or_train(TINY, make_env=make_hard_wall_env, progress=False, cache_directory=blocked)
+    assert not model.from_cache
+    td = model.env.rollout(3, auto_reset=True)  # a usable model
+    assert td["next", "observation"].shape == (3, 2)

@@ -10,6 +10,7 @@ MPC replanning every ``--replan-every`` steps) and counts success there.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from torchrl_grasp.arguments import non_negative_int, output_folder, positive_float, positive_int
 from torchrl_grasp.benchmark import report
 from torchrl_grasp.benchmark.episodes import run_episode
 from torchrl_grasp.benchmark.planners import (
@@ -61,15 +63,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument(
         "--env", nargs="+", default=["walldoor", "obstacles"], choices=sorted(SUITE), help="environments"
     )
-    parser.add_argument("--horizons", type=int, nargs="+", default=[20, 40, 60, 80], help="horizons H")
+    parser.add_argument("--horizons", type=positive_int, nargs="+", default=[20, 40, 60, 80], help="horizons H")
     parser.add_argument(
         "--planners", nargs="+", default=["grasp", "gd", "cem"], choices=sorted(SETTINGS),
         help="planners to compare, at their published settings (torchrl_grasp.benchmark.planners); "
         "torchrl-cem (TorchRL's own CEMPlanner) runs in --mode mpc only, replanning at every step",
     )
-    parser.add_argument("--episodes", type=int, default=10, help="start/goal pairs per env and horizon")
+    parser.add_argument("--episodes", type=positive_int, default=10, help="start/goal pairs per env and horizon")
     parser.add_argument(
-        "--budget", type=float, default=None, metavar="SECONDS",
+        "--budget", type=positive_float, default=None, metavar="SECONDS",
         help="cap every planner at this wall time per plan (iterations calibrated on this machine) "
         "instead of its published settings",
     )
@@ -77,10 +79,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--mode", nargs="+", default=["open-loop"], choices=["open-loop", "mpc"],
         help="open-loop: execute the whole plan; mpc: replan from the real state every --replan-every steps",
     )
-    parser.add_argument("--replan-every", type=int, default=10, help="MPC: steps executed per plan")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the tasks and the planners")
-    parser.add_argument("--out", type=Path, default=Path("benchmark-results"), help="where the results go")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads; unset: torch's own choice")
+    parser.add_argument("--replan-every", type=positive_int, default=10, help="MPC: steps executed per plan")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the tasks and the planners")
+    parser.add_argument("--out", type=output_folder, default=Path("benchmark-results"), help="where the results go")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads; unset: torch's own choice")
     parser.add_argument("--quick", action="store_true", help="tiny models, horizons and budgets: a smoke test")
     return parser
 
@@ -121,6 +123,12 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
             f"{', '.join(first_action_only)} returns the first action of a plan only: run it with --mode mpc "
             "(it replans at every step), or leave it out of --planners."
         )
+    try:  # before any training: a result folder that cannot be written must not cost a run
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SystemExit(f"--out {args.out}: cannot create the folder ({error}); give a writable folder.") from error
+    if not os.access(args.out, os.W_OK):
+        raise SystemExit(f"--out {args.out} is not writable; give a writable folder.")
     if args.threads:
         torch.set_num_threads(args.threads)
     header = (
@@ -190,6 +198,7 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
                         optim_steps=steps if steps is not None else SETTINGS[planner_name][1]["optim_steps"],
                     )
                     records.append(record)
+                    report.write(records, args.out, header, figure=False)  # a crash loses one cell at most
                     time_text = record["median_time_to_success_s"]
                     print(
                         f"{env_name} H={horizon} {planner_name} {mode}: success {record['success_rate']:.0%}, "

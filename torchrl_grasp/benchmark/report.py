@@ -127,8 +127,10 @@ def markdown(records: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def write(records: Sequence[dict], out: Path, header: str = "") -> str:
-    """Writes ``results.json``, ``results.md`` and ``results.png`` under ``out``; returns the markdown.
+def write(records: Sequence[dict], out: Path, header: str = "", *, figure: bool = True) -> str:
+    """Writes ``results.json``, ``results.md`` and (with ``figure``) ``results.png`` under ``out``;
+    returns the markdown. The benchmark writes the first two after every finished cell, so a crash
+    loses at most the cell it was in.
 
     Examples:
         >>> import tempfile
@@ -145,7 +147,8 @@ def write(records: Sequence[dict], out: Path, header: str = "") -> str:
     (out / "results.json").write_text(json.dumps(list(records), indent=2))
     text = header + markdown(records)
     (out / "results.md").write_text(text)
-    plot(records, out / "results.png")
+    if figure:
+        plot(records, out / "results.png")
     return text
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from torchrl_grasp.arguments import output_folder, positive_int
 from torchrl_grasp import demo
 
 DESCRIPTION = """\
@@ -53,7 +54,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the tasks and the planners (default 0)")
     parser.add_argument(
-        "--out", type=Path, default=Path("demo_out"), metavar="DIR",
+        "--out", type=output_folder, default=Path("demo_out"), metavar="DIR",
         help="where the picture demo.png is written (default demo_out/)",
     )
     parser.add_argument(
@@ -65,22 +66,6 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="a smoke run in seconds: a tiny world model, 2 tasks, horizon 20, few planner iterations",
     )
     return parser
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an int of at least 1.
-
-    Examples:
-        >>> positive_int("3")
-        3
-        >>> positive_int("0")
-        Traceback (most recent call last):
-        argparse.ArgumentTypeError: must be at least 1, got 0
-    """
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def default_threads() -> int:

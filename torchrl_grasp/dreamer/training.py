@@ -20,7 +20,7 @@ from torchrl_grasp.dreamer.data import PixelEpisodes, distance_reward
 from torchrl_grasp.dreamer.latent import LatentFilter
 from torchrl_grasp.dreamer.pixels import PointMassPixels
 from torchrl_grasp.dreamer.rssm import RSSMSize, RSSMWorldModel
-from torchrl_grasp.world_models.cache import cache_path, save_atomically
+from torchrl_grasp.world_models.cache import cache_path, load_cached, save_or_warn
 from torchrl_grasp.world_models.step import WorldModelStep
 
 # Bump when a change to the code would make an old cached model wrong for its config.
@@ -317,27 +317,15 @@ def load_or_train_pixel_model(
         (False, True, [])
     """
     path = cache_path(f"pixels-{config.env_id}", config, PIXEL_MODEL_FORMAT_VERSION, cache_directory)
-    from_cache = path.exists()
+    loaded = load_cached(path, lambda p: _load_pixel_model(p, config)) if path.exists() else None
+    from_cache = loaded is not None
     if from_cache:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        if payload.get("format_version") != PIXEL_MODEL_FORMAT_VERSION:
-            raise ValueError(
-                f"{path} holds pixel model format {payload.get('format_version')}, not {PIXEL_MODEL_FORMAT_VERSION}."
-            )
-        model = RSSMWorldModel(config.action_spec(), config.size)
-        model.load_state_dict(payload["state_dict"])
-        model.requires_grad_(False).eval()
-        report = PixelModelReport(
-            **{**payload["report"], "open_loop_position_error": {
-                int(k): v for k, v in payload["report"]["open_loop_position_error"].items()
-            }}
-        )
-        seconds = payload["train_seconds"]
+        model, report, seconds = loaded
     else:
         start = time.perf_counter()
         model, report = fit_pixel_model(config, progress=progress)
         seconds = time.perf_counter() - start
-        save_atomically(
+        save_or_warn(
             {
                 "format_version": PIXEL_MODEL_FORMAT_VERSION,
                 "config": asdict(config),
@@ -348,3 +336,17 @@ def load_or_train_pixel_model(
             path,
         )
     return PixelWorldModel(model, config, report, path, seconds, from_cache)
+
+
+def _load_pixel_model(path: Path, config: PixelModelConfig) -> tuple[RSSMWorldModel, PixelModelReport, float]:
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload.get("format_version") != PIXEL_MODEL_FORMAT_VERSION:
+        raise ValueError(
+            f"{path} holds pixel model format {payload.get('format_version')}, not {PIXEL_MODEL_FORMAT_VERSION}."
+        )
+    model = RSSMWorldModel(config.action_spec(), config.size)
+    model.load_state_dict(payload["state_dict"])
+    model.requires_grad_(False).eval()
+    errors = {int(k): v for k, v in payload["report"]["open_loop_position_error"].items()}
+    report = PixelModelReport(**{**payload["report"], "open_loop_position_error": errors})
+    return model, report, payload["train_seconds"]

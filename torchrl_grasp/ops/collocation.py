@@ -145,6 +145,11 @@ def _check_tensordict_inputs(
     unknown = {unravel_key(key) for key in key_weights} - pred_keys
     if unknown:
         raise ValueError(f"key_weights names keys that pred lacks: {sorted(map(str, unknown))}.")
+    negative = {str(key): weight for key, weight in key_weights.items() if not weight >= 0}
+    if negative:
+        raise ValueError(
+            f"key_weights must be non-negative (a negative weight rewards breaking the dynamics), got {negative}."
+        )
 
 
 def _tensordict_collocation_loss(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -23,6 +24,29 @@ from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
 #: descended; NaN for the initial plan) and, for GRASP, ``"virtual_states"`` ``[*B, R, T]``
 #: (:math:`s_1 .. s_T`). They are the planner's own buffers: clone what you keep.
 Callback = Callable[[int, TensorDictBase], None]
+
+
+def check_rates(*, positive: dict | None = None, non_negative: dict | None = None) -> None:
+    """Raises a ``ValueError`` naming the first number that is not finite and positive (or non-negative).
+
+    Callables (schedules) are left to the caller.
+
+    Examples:
+        >>> check_rates(positive=dict(lr_actions=0.05), non_negative=dict(state_noise_std=0.0))
+        >>> check_rates(positive=dict(lr_actions=-0.05))
+        Traceback (most recent call last):
+        ValueError: lr_actions must be a positive, finite number, got -0.05 (a negative step would ascend the loss).
+        >>> check_rates(non_negative=dict(state_noise_std=float("nan")))
+        Traceback (most recent call last):
+        ValueError: state_noise_std must be a non-negative, finite number, got nan.
+    """
+    for name, value in (positive or {}).items():
+        if not callable(value) and not (math.isfinite(value) and value > 0):
+            hint = " (a negative step would ascend the loss)" if value < 0 else ""
+            raise ValueError(f"{name} must be a positive, finite number, got {value!r}{hint}.")
+    for name, value in (non_negative or {}).items():
+        if not callable(value) and not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a non-negative, finite number, got {value!r}.")
 
 
 def check_positive_ints(**values: int) -> None:
@@ -64,13 +88,15 @@ class GoalPlanner(MPCPlannerBase):
         warm_start (bool): start from the previous call's best plan shifted by one step, per batch
             element whose goal is unchanged. Defaults to ``True``.
         generator (torch.Generator, optional): the only source of randomness; defaults to a new
-            generator seeded with 0.
+            generator seeded with 0. :meth:`reset` rewinds it to its state at construction.
         stop_distance (float, optional): stop planning once every batch element has a plan whose
             rollout through the model ends within this distance of the goal (checked wherever a
             rollout is evaluated). Defaults to ``None``: always run ``optim_steps``.
         reward_key (NestedKey, optional): where the world model writes its reward. When set and
             the input holds no goal, the planner maximises the rollout's return (the sum of the
-            rewards of the predicted states) instead of reaching a goal. Defaults to ``None``.
+            rewards of the predicted states) instead of reaching a goal. TorchRL's convention
+            ``("next", "reward")`` (where an env step puts it) means the same as ``"reward"``.
+            Defaults to ``None``.
         reward_weight (float): the weight of the return against the dynamics loss, for the
             planners that have one. Defaults to ``1.0``.
         callback (callable, optional): ``callback(iteration, plan)`` once per iteration, see
@@ -135,7 +161,8 @@ class GoalPlanner(MPCPlannerBase):
         )
         self.num_restarts, self.warm_start = num_restarts, warm_start
         self.generator = generator if generator is not None else torch.Generator(env.device).manual_seed(0)
-        self.reward_key = None if reward_key is None else unravel_key(reward_key)
+        self._generator_start = self.generator.get_state()  # what reset() rewinds to
+        self.reward_key = None if reward_key is None else _model_key(unravel_key(reward_key))
         self.reward_weight = reward_weight
         self.callback = callback
         self.model_step = WorldModelStep(env.world_model, self.state_keys, self.action_key, self.reward_key)
@@ -145,8 +172,14 @@ class GoalPlanner(MPCPlannerBase):
         self._previous = None  # the last plan: (batch shape, plan TensorDict [N, T], goal [N] or None)
 
     def reset(self, tensordict: TensorDictBase | None = None) -> None:
-        """Forgets the previous plan, so the next call does not warm start."""
+        """Forgets the previous plan and rewinds ``generator`` to its state at construction.
+
+        What is reproducible: the same sequence of calls after construction or after ``reset()``
+        gives the same plans, bit for bit on the same machine (warm starts included). Two calls in
+        a row differ even with ``warm_start=False``, because the second draws further randomness.
+        """
         self._previous = None
+        self.generator.set_state(self._generator_start)
 
     def planning(self, tensordict: TensorDictBase) -> Tensor:
         """The first action of :meth:`plan`'s plan, ``[*B, *action_shape]``."""
@@ -265,6 +298,19 @@ class GoalPlanner(MPCPlannerBase):
             restart=index,
             **problem.objective.report(problem.pick(best.score, index)),
         )
+
+
+def _model_key(key: NestedKey) -> NestedKey:
+    """The key the world model writes for an env-step key: TorchRL's planners name the reward
+    ``("next", "reward")``, where an env step puts it; the model writes ``"reward"``.
+
+    Examples:
+        >>> _model_key(("next", "reward")), _model_key(("next", "agent", "reward")), _model_key("reward")
+        ('reward', ('agent', 'reward'), 'reward')
+    """
+    if isinstance(key, tuple) and key[0] == "next":
+        return key[1] if len(key) == 2 else key[1:]
+    return key
 
 
 def _fit(plan: TensorDictBase, horizon: int, last: TensorDictBase) -> TensorDictBase:

@@ -8,6 +8,8 @@ import torch
 from torch import Tensor
 
 
+
+
 def plan_variable(value: Tensor) -> Tensor:
     """A fresh contiguous leaf holding ``value``, for an optimiser to own.
 
@@ -43,7 +45,17 @@ def descend(optimizer: torch.optim.Optimizer, loss: Tensor, variables: Sequence[
                  [0.1000, 0.1000],
                  [0.1000, 0.1000]]], requires_grad=True)
     """
-    gradients = torch.autograd.grad(loss.sum(), list(variables))
+    try:
+        gradients = torch.autograd.grad(loss.sum(), list(variables))
+    except RuntimeError as error:
+        if "not have been used in the graph" not in str(error) and "does not require grad" not in str(error):
+            raise
+        raise ValueError(
+            "The plan's loss has no gradient with respect to the actions: the world model is not "
+            "differentiable in its action input (a torch.no_grad() or detach() inside it, or inference-mode "
+            "tensors). Gradient planners need that gradient; make the model differentiable, or plan with "
+            "GoalCEMPlanner, which needs none."
+        ) from error
     for variable, gradient in zip(variables, gradients):
         if not variable.is_contiguous():
             raise ValueError(

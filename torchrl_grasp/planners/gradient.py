@@ -7,7 +7,7 @@ import torch
 from tensordict import TensorDict
 from torchrl.envs.model_based import ModelBasedEnvBase
 
-from torchrl_grasp.planners.base import GoalPlanner
+from torchrl_grasp.planners.base import GoalPlanner, check_rates
 from torchrl_grasp.planners.best import BestPlan
 from torchrl_grasp.planners.context import PlanContext
 from torchrl_grasp.planners.result import PlanResult
@@ -63,6 +63,7 @@ class GradientPlanner(GoalPlanner):
         **options,
     ):
         super().__init__(env, planning_horizon, optim_steps, **options)
+        check_rates(positive=dict(lr=lr), non_negative=dict(init_std=init_std))
         self.lr, self.init_std = lr, init_std
 
     def _solve(self, context: PlanContext) -> PlanResult:

@@ -16,7 +16,7 @@ from tensordict import TensorDict, TensorDictBase
 from torch import Tensor
 from torchrl.envs.model_based import ModelBasedEnvBase
 
-from torchrl_grasp.planners.base import GoalPlanner
+from torchrl_grasp.planners.base import GoalPlanner, check_rates
 from torchrl_grasp.planners.best import BestPlan
 from torchrl_grasp.planners.context import PlanContext
 from torchrl_grasp.planners.descent import descend, plan_variable
@@ -172,6 +172,10 @@ class GRASPPlanner(GoalPlanner):
             raise ValueError(f"sync must be a GDSync, a CEMSync or None, got {sync!r}.")
         if not restart_spread >= 0:
             raise ValueError(f"restart_spread must be a non-negative float, got {restart_spread!r}.")
+        check_rates(
+            positive=dict(lr_states=lr_states, lr_actions=lr_actions),
+            non_negative=dict(state_noise_std=state_noise_std, goal_weight=goal_weight),
+        )
         self.lr_states, self.lr_actions = lr_states, lr_actions
         self.state_noise_std, self.goal_weight = state_noise_std, goal_weight
         self.sync, self.stop_gradient, self.restart_spread = sync, stop_gradient, restart_spread

@@ -218,6 +218,9 @@ def action_bounds(spec: TensorSpec, action_shape: torch.Size) -> tuple[Tensor, T
         >>> from torchrl.data import Bounded
         >>> action_bounds(Bounded(-1.0, 2.0, (2,)), torch.Size([2]))
         (tensor([-1., -1.]), tensor([2., 2.]))
+        >>> action_bounds(Bounded(torch.ones(2), -torch.ones(2), (2,)), torch.Size([2]))
+        Traceback (most recent call last):
+        ValueError: The action spec's low exceeds its high at 2 of 2 entries: every action there would be pinned to high. Give Bounded(low, high) with low <= high.
     """
     if not spec.dtype.is_floating_point:
         raise ValueError(
@@ -228,4 +231,11 @@ def action_bounds(spec: TensorSpec, action_shape: torch.Size) -> tuple[Tensor, T
     if low is None or high is None:
         return None
     take = (0,) * (low.ndim - len(action_shape))  # drop the env's batch dims
-    return low[take].expand(action_shape), high[take].expand(action_shape)
+    low, high = low[take].expand(action_shape), high[take].expand(action_shape)
+    inverted = int((low > high).sum())
+    if inverted:
+        raise ValueError(
+            f"The action spec's low exceeds its high at {inverted} of {low.numel()} entries: every action "
+            "there would be pinned to high. Give Bounded(low, high) with low <= high."
+        )
+    return low, high

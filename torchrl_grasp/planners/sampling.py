@@ -193,6 +193,8 @@ class GoalCEMPlanner(GoalPlanner):
     ):
         super().__init__(env, planning_horizon, optim_steps, **options)
         check_positive_ints(num_candidates=num_candidates, top_k=top_k)
+        if top_k < 2:
+            raise ValueError(f"top_k must be at least 2 (the elites' spread needs two), got {top_k}.")
         if top_k > num_candidates:
             raise ValueError(f"top_k={top_k} exceeds num_candidates={num_candidates}.")
         if not init_std > 0:

@@ -81,6 +81,8 @@ class CEMSync:
         _check_positive_int(
             "CEMSync", every=self.every, iterations=self.iterations, samples=self.samples, top_k=self.top_k
         )
+        if self.top_k < 2:
+            raise ValueError(f"CEMSync: top_k must be at least 2 (the elites' spread needs two), got {self.top_k}.")
         if self.top_k > self.samples:
             raise ValueError(f"CEMSync: top_k={self.top_k} exceeds samples={self.samples}.")
         if not self.std > 0:

@@ -8,10 +8,14 @@ import json
 import os
 import re
 import tempfile
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 CACHE_ENV_VAR = "TORCHRL_GRASP_CACHE"
 DEFAULT_CACHE_DIR = "~/.cache/torchrl_grasp"
@@ -112,3 +116,61 @@ def save_atomically(obj: Any, path: Path) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def load_cached(path: Path, read: Callable[[Path], T]) -> T | None:
+    """``read(path)``, or ``None`` with a warning naming the file when it is unreadable or foreign.
+
+    A truncated, empty or foreign cache file would otherwise fail every run; returning ``None``
+    lets the caller train again and overwrite it.
+
+    Examples:
+        >>> import tempfile, warnings
+        >>> with tempfile.TemporaryDirectory() as directory:
+        ...     broken = Path(directory) / "model.pt"
+        ...     _ = broken.write_bytes(b"")  # an interrupted copy
+        ...     with warnings.catch_warnings(record=True) as caught:
+        ...         warnings.simplefilter("always")
+        ...         loaded = load_cached(broken, lambda p: torch.load(p, weights_only=True))
+        >>> loaded is None, "is unreadable or foreign" in str(caught[0].message)
+        (True, True)
+    """
+    try:
+        return read(path)
+    except Exception as error:  # noqa: BLE001 - any failure to read a cache file means: train again
+        warnings.warn(
+            f"The cache file {path} is unreadable or foreign ({type(error).__name__}: {error}); the model "
+            "is trained again and the file replaced.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+
+
+def save_or_warn(obj: Any, path: Path) -> bool:
+    """:func:`save_atomically`, or a warning naming the path when it cannot be written; whether it was saved.
+
+    A model that took minutes to train is returned to the caller either way, never thrown away.
+
+    Examples:
+        >>> import tempfile, warnings
+        >>> with tempfile.TemporaryDirectory() as directory:
+        ...     blocked = Path(directory) / "a-file"
+        ...     _ = blocked.write_text("")  # the cache folder's place is taken by a file
+        ...     with warnings.catch_warnings(record=True) as caught:
+        ...         warnings.simplefilter("always")
+        ...         saved = save_or_warn({"weights": torch.ones(2)}, blocked / "world_models" / "model.pt")
+        >>> saved, "is returned but not cached" in str(caught[0].message)
+        (False, True)
+    """
+    try:
+        save_atomically(obj, path)
+        return True
+    except OSError as error:
+        warnings.warn(
+            f"Could not write the trained model to {path} ({error}): it is returned but not cached, so the "
+            f"next run trains it again. Set ${CACHE_ENV_VAR} to a writable folder.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return False

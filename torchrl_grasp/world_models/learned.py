@@ -12,7 +12,7 @@ import torch
 from tensordict import NestedKey
 from torchrl.envs import EnvBase
 
-from torchrl_grasp.world_models.cache import cache_path, save_atomically
+from torchrl_grasp.world_models.cache import cache_path, load_cached, save_or_warn
 from torchrl_grasp.world_models.data import CollectionConfig, TransitionData, collect_transitions
 from torchrl_grasp.world_models.env import TransitionModelEnv
 from torchrl_grasp.world_models.mlp import NetworkConfig, ResidualMLP
@@ -320,14 +320,15 @@ def load_or_train(
     """
     make_env = make_env if make_env is not None else default_env_factory(config)
     path = cache_path(config.env_id, config, MODEL_FORMAT_VERSION, cache_directory)
-    from_cache = path.exists()
+    loaded = load_cached(path, _load) if path.exists() else None
+    from_cache = loaded is not None
     if from_cache:
-        model, report, seconds = _load(path)
+        model, report, seconds = loaded
     else:
         start = time.perf_counter()
         model, report = fit_world_model(config, make_env, progress=progress)
         seconds = time.perf_counter() - start
-        save_atomically(
+        save_or_warn(
             {
                 "format_version": MODEL_FORMAT_VERSION,
                 "config": asdict(config),

@@ -107,6 +107,14 @@ class WorldModelStep:
         if self.direct is not None and (self.direct_writes_reward or not with_reward):
             out = self.direct(*states, action)
             predictions = [out] if isinstance(out, Tensor) else list(out)
+            expected = len(self.state_keys) + self.direct_writes_reward
+            if len(predictions) != expected:
+                raise ValueError(
+                    f"The world model returned {len(predictions)} tensors for {expected} outputs "
+                    f"{[*self.state_keys, *([self.reward_key] if self.direct_writes_reward else [])]}: it must "
+                    "return one next state per state key. Name its other outputs: wrap it in a "
+                    "TensorDictModule whose out_keys list them."
+                )
             if self.direct_writes_reward:
                 *predictions, reward = predictions
         else:

@@ -1,0 +1,145 @@
+"""The world models and arguments users bring: action specs of any rank, non-differentiable models,
+TorchRL's key conventions, reproducible plans, and invalid settings refused with the fix."""
+
+import math
+
+import pytest
+import torch
+from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
+from torchrl.data import Bounded, Unbounded
+
+from torchrl_grasp import CEMSync, GradientPlanner, GRASPPlanner, TransitionModelEnv, collocation_loss
+from torchrl_grasp.planners import GoalCEMPlanner, GoalMPPIPlanner
+
+GOAL = torch.tensor([0.3, 0.2])  # zero actions stay 0.36 from it
+
+
+def task():
+    return TensorDict(observation=torch.zeros(2), goal=GOAL.clone())
+
+
+# Models whose action is [2, 3] or [1, 6]: they reduce, slice or reshape it to the 2-D state's move.
+ACTION_MODELS = {
+    "reduce": ((2, 3), lambda s, a: s + 0.05 * a.sum(-1)),  # a zero-stride action gradient
+    "slice": ((2, 3), lambda s, a: s + 0.1 * a[..., :, 0]),
+    "reshape": ((1, 6), lambda s, a: s + 0.1 * a.flatten(-2)[..., 2:4]),
+}
+PLANNERS = {
+    "grasp": lambda env: GRASPPlanner(env, 8, optim_steps=150, lr_states=0.01, lr_actions=0.05),
+    "gd": lambda env: GradientPlanner(env, 8, optim_steps=100),
+    "cem": lambda env: GoalCEMPlanner(env, 8, optim_steps=10, num_candidates=100, top_k=10),
+}
+
+
+@pytest.mark.parametrize("planner", PLANNERS)
+@pytest.mark.parametrize("model", ACTION_MODELS)
+def test_action_specs_of_any_rank_reach_the_goal(model, planner):
+    shape, step = ACTION_MODELS[model]
+    env = TransitionModelEnv(step, Unbounded(2), Bounded(-1.0, 1.0, shape))
+    result = PLANNERS[planner](env).plan(task())
+    assert result.actions.shape == (8, *shape) and result.status != "non_finite"
+    assert result.goal_distance < 0.05, result.goal_distance  # zero actions: 0.36
+    state = torch.zeros(2)
+    for action in result.actions:  # the reported distance is the model's, for the actions returned
+        state = step(state, action)
+    torch.testing.assert_close((state - GOAL).norm(), result.goal_distance)
+
+
+@pytest.mark.parametrize("planner", PLANNERS)
+def test_the_same_calls_after_reset_give_the_same_plans(planner):
+    env = TransitionModelEnv(lambda s, a: s + 0.1 * a, Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+    make = PLANNERS[planner]
+    planner = make(env)
+    if isinstance(planner, GradientPlanner):
+        planner.num_restarts = 3  # restarts draw from the generator
+    first, second = planner.plan(task()).actions, planner.plan(task()).actions
+    planner.reset()
+    assert torch.equal(planner.plan(task()).actions, first)
+    assert torch.equal(planner.plan(task()).actions, second)
+
+
+class NoGradInside(torch.nn.Module):
+    def forward(self, state, action):
+        with torch.no_grad():
+            return state + 0.1 * action
+
+
+class Detached(torch.nn.Module):
+    def forward(self, state, action):
+        return state + 0.1 * action.detach()
+
+
+@pytest.mark.parametrize("model", [NoGradInside(), Detached()], ids=["no_grad", "detach"])
+@pytest.mark.parametrize("planner", ["grasp", "gd"])
+def test_a_model_without_an_action_gradient_is_refused_with_the_fix(model, planner):
+    env = TransitionModelEnv(model, Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+    with pytest.raises(ValueError, match="not differentiable in its action input.*GoalCEMPlanner"):
+        PLANNERS[planner](env).plan(task())
+    assert (
+        GoalCEMPlanner(env, 8, optim_steps=10, num_candidates=100, top_k=10).plan(task()).goal_distance < 0.05
+    )
+
+
+def test_a_plain_model_returning_more_tensors_than_state_keys_is_refused():
+    env = TransitionModelEnv(lambda s, a: (s + 0.1 * a, s.sum(-1)), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+    with pytest.raises(ValueError, match="returned 2 tensors for 1 outputs.*out_keys"):
+        GRASPPlanner(env, 5, optim_steps=5).plan(task())
+
+
+def test_torchrls_reward_key_convention_means_the_models_reward():
+    target = torch.tensor([0.5, -0.3])
+
+    def step(state, action):
+        next_state = state + 0.1 * action
+        return next_state, -(next_state - target).square().sum(-1, keepdim=True)
+
+    model = TensorDictModule(step, in_keys=["observation", "action"], out_keys=["observation", "reward"])
+    env = TransitionModelEnv(model, Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+    start = TensorDict(observation=torch.zeros(2))
+    plans = [
+        GradientPlanner(env, 10, optim_steps=50, reward_key=key).plan(start)
+        for key in ("reward", ("next", "reward"))
+    ]
+    assert torch.equal(plans[0].actions, plans[1].actions)
+    zero_return = sum(-(target.square().sum()) for _ in range(10))
+    assert plans[1].predicted_return > 0.5 * zero_return  # returns are negative: most of the deficit made up
+
+
+POINT_MASS = TransitionModelEnv(lambda s, a: s + 0.1 * a, Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: GRASPPlanner(POINT_MASS, 5, lr_actions=-0.1), "lr_actions must be a positive.*ascend"),
+        (lambda: GRASPPlanner(POINT_MASS, 5, lr_states=-0.1), "lr_states must be a positive"),
+        (
+            lambda: GRASPPlanner(POINT_MASS, 5, state_noise_std=math.nan),
+            "state_noise_std must be a non-negative",
+        ),
+        (lambda: GRASPPlanner(POINT_MASS, 5, state_noise_std=-0.1), "state_noise_std must be a non-negative"),
+        (lambda: GradientPlanner(POINT_MASS, 5, lr=-0.05), "lr must be a positive"),
+        (
+            lambda: GRASPPlanner(
+                TransitionModelEnv(lambda s, a: s + a, Unbounded(2), Bounded(1.0, -1.0, (2,))), 5
+            ),
+            "low exceeds its high",
+        ),
+        (lambda: GRASPPlanner(POINT_MASS, 5, sync_steps=-1), "steps must be a positive int"),
+        (lambda: GRASPPlanner(POINT_MASS, 5, sync=CEMSync(top_k=1)), "top_k must be at least 2"),
+        (lambda: GoalCEMPlanner(POINT_MASS, 5, top_k=1), "top_k must be at least 2"),
+        (lambda: GoalMPPIPlanner(POINT_MASS, 5, optim_steps=0), "optim_steps must be a positive int"),
+        (lambda: GRASPPlanner(torch.nn.Linear(2, 2), 5), "ModelBasedEnvBase with a world_model, got Linear"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # sync_steps is version 0.1's keyword
+def test_invalid_settings_are_refused_at_construction_naming_the_argument(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_collocation_loss_refuses_negative_key_weights():
+    states = TensorDict(a=torch.randn(2, 3, 4), b=torch.randn(2, 3, 4), batch_size=[2, 3])
+    with pytest.raises(ValueError, match="key_weights must be non-negative"):
+        collocation_loss(states, states.clone(), None, 0.0, key_weights={"a": -1.0})
