@@ -143,3 +143,49 @@ def test_collocation_loss_refuses_negative_key_weights():
     states = TensorDict(a=torch.randn(2, 3, 4), b=torch.randn(2, 3, 4), batch_size=[2, 3])
     with pytest.raises(ValueError, match="key_weights must be non-negative"):
         collocation_loss(states, states.clone(), None, 0.0, key_weights={"a": -1.0})
+
+
+def reward_model_env():
+    target = torch.tensor([0.5, -0.3])
+
+    def step(state, action):
+        next_state = state + 0.1 * action
+        return next_state, -(next_state - target).square().sum(-1, keepdim=True)
+
+    model = TensorDictModule(step, in_keys=["observation", "action"], out_keys=["observation", "reward"])
+    return TransitionModelEnv(model, Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+
+
+def test_a_transformed_model_env_plans_on_its_base_model_with_the_reward_transformed():
+    from torchrl.envs import Compose, RewardScaling, StepCounter, TransformedEnv
+
+    base = reward_model_env()
+    transformed = TransformedEnv(base, Compose(RewardScaling(loc=-5.0, scale=3.0), StepCounter()))
+    start = TensorDict(observation=torch.zeros(2))
+    plain = GradientPlanner(base, 10, optim_steps=50, reward_key="reward").plan(start)
+    scaled = GradientPlanner(transformed, 10, optim_steps=50, reward_key="reward").plan(start)
+    # Adam does not see a positive scale of the loss, so the plans agree; the return is the env's, transformed.
+    torch.testing.assert_close(scaled.actions, plain.actions)
+    torch.testing.assert_close(scaled.predicted_return, 3.0 * plain.predicted_return - 5.0 * 10)
+    zero_return = 10 * -(torch.tensor([0.5, -0.3]).square().sum())
+    assert plain.predicted_return > 0.5 * zero_return  # the plan earns most of what zero actions lose
+    # As a policy in the transformed env's own rollout.
+    rollout = transformed.rollout(
+        3,
+        GradientPlanner(transformed, 10, optim_steps=20),
+        tensordict=transformed.reset(TensorDict(observation=torch.zeros(2), goal=torch.tensor([0.3, 0.0]))),
+        auto_reset=False,
+    )
+    assert rollout["next", "step_count"][-1] == 3
+    x = rollout["next", "observation"][:, 0]
+    assert (x.diff() > 0).all() and x[
+        -1
+    ] > 0.05  # heading for the goal at 0.3 (over 10 steps): zero actions stay at 0
+
+
+def test_a_transform_the_planners_cannot_follow_is_refused_by_name():
+    from torchrl.envs import ObservationNorm, TransformedEnv
+
+    env = TransformedEnv(reward_model_env(), ObservationNorm(loc=0.0, scale=2.0, in_keys=["observation"]))
+    with pytest.raises(ValueError, match="ObservationNorm changes what that model sees.*env.base_env"):
+        GRASPPlanner(env, 5)

@@ -17,6 +17,7 @@ from torchrl_grasp.planners.context import PlanContext
 from torchrl_grasp.planners.problem import action_bounds, read_problem, spec_feature_shapes
 from torchrl_grasp.planners.result import PlanResult, Status
 from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
+from torchrl_grasp.world_models.transformed import model_based_env
 
 #: ``callback(iteration, plan)``: called with the plan after ``iteration`` updates, from ``0`` (the
 #: initial plan) to the last, as a locked TensorDict ``[*B, restarts]`` of detached tensors:
@@ -138,8 +139,7 @@ class GoalPlanner(MPCPlannerBase):
         reward_weight: float = 1.0,
         callback: Callback | None = None,
     ):
-        if not isinstance(env, ModelBasedEnvBase):
-            raise ValueError(f"env must be a ModelBasedEnvBase with a world_model, got {type(env).__name__}.")
+        model_env, reward_transform = model_based_env(env)  # checked before TorchRL's own checks
         action_key = env.action_key if action_key is None else action_key
         super().__init__(env=env, action_key=action_key)
         # TorchRL's env.action_spec is the whole Composite when the action is not at "action".
@@ -157,7 +157,7 @@ class GoalPlanner(MPCPlannerBase):
         self.state_keys = (
             [unravel_key(key) for key in state_keys]
             if state_keys is not None
-            else infer_state_keys(env.world_model, action_key)
+            else infer_state_keys(model_env.world_model, action_key)
         )
         self.num_restarts, self.warm_start = num_restarts, warm_start
         self.generator = generator if generator is not None else torch.Generator(env.device).manual_seed(0)
@@ -165,7 +165,9 @@ class GoalPlanner(MPCPlannerBase):
         self.reward_key = None if reward_key is None else _model_key(unravel_key(reward_key))
         self.reward_weight = reward_weight
         self.callback = callback
-        self.model_step = WorldModelStep(env.world_model, self.state_keys, self.action_key, self.reward_key)
+        self.model_step = WorldModelStep(
+            model_env.world_model, self.state_keys, self.action_key, self.reward_key, reward_transform
+        )
         self.state_shapes = spec_feature_shapes(env, self.state_keys)
         self.action_shape = self.action_spec.shape[len(env.batch_size) :]
         self.bounds = action_bounds(self.action_spec, self.action_shape)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from tensordict import NestedKey, TensorDict, unravel_key
@@ -57,6 +57,8 @@ class WorldModelStep:
         action_key (NestedKey): where the action goes.
         reward_key (NestedKey, optional): where the model writes its reward, for
             :meth:`with_reward`.
+        reward_transform (callable, optional): applied to each predicted reward (an env's
+            ``RewardScaling``, see :func:`~torchrl_grasp.world_models.transformed.model_based_env`).
 
     Examples:
         >>> import torch
@@ -75,8 +77,10 @@ class WorldModelStep:
         state_keys: Sequence[NestedKey],
         action_key: NestedKey,
         reward_key: NestedKey | None = None,
+        reward_transform: Callable[[Tensor], Tensor] | None = None,
     ):
         self.module = module
+        self.reward_transform = reward_transform
         self.state_keys = [unravel_key(key) for key in state_keys]
         self.action_key = unravel_key(action_key)
         self.reward_key = None if reward_key is None else unravel_key(reward_key)
@@ -131,6 +135,8 @@ class WorldModelStep:
                         f"Planning by reward needs the world model to write the reward at reward_key="
                         f"{self.reward_key!r}; it wrote {sorted(map(str, out.keys(True, True)))}."
                     )
+        if with_reward and self.reward_transform is not None:
+            reward = self.reward_transform(reward)
         reward = reward.reshape(action.shape[0], -1).sum(-1) if with_reward else None
         next_states = []
         for key, value, predicted in zip(self.state_keys, states, predictions):
