@@ -189,3 +189,43 @@ def test_a_transform_the_planners_cannot_follow_is_refused_by_name():
     env = TransformedEnv(reward_model_env(), ObservationNorm(loc=0.0, scale=2.0, in_keys=["observation"]))
     with pytest.raises(ValueError, match="ObservationNorm changes what that model sees.*env.base_env"):
         GRASPPlanner(env, 5)
+
+
+@pytest.mark.parametrize(
+    "state_dtype, action_dtype, model_dtype",
+    [
+        (torch.float32, torch.float64, None),  # an fp64 action spec promotes cat([s, a]) to fp64
+        (torch.float32, torch.float32, torch.float64),  # a model that computes in fp64
+        (torch.float16, torch.float32, None),  # a half-precision state
+    ],
+    ids=["fp64-actions", "fp64-model", "fp16-state"],
+)
+def test_mixed_precision_plans_in_the_states_dtype(state_dtype, action_dtype, model_dtype):
+    weight = torch.cat([torch.zeros(2, 2), torch.eye(2)], 1)  # picks the action out of cat([s, a])
+
+    def step(state, action):
+        joint = torch.cat([state, action], -1)  # torch promotes to the wider dtype
+        out = state + 0.1 * joint @ weight.T.to(joint.dtype)
+        return out if model_dtype is None else out.to(model_dtype)
+
+    env = TransitionModelEnv(
+        step, Unbounded(2, dtype=state_dtype), Bounded(-1.0, 1.0, (2,), dtype=action_dtype)
+    )
+    td = TensorDict(observation=torch.zeros(2, dtype=state_dtype), goal=GOAL.to(state_dtype))
+    result = GRASPPlanner(env, 8, optim_steps=150, lr_states=0.01, lr_actions=0.05).plan(td)
+    assert result.actions.dtype == action_dtype and result.rollout["observation"].dtype == state_dtype
+    assert result.goal_distance < 0.05  # zero actions: 0.36
+
+
+def test_an_integer_state_is_refused_naming_the_key_and_the_cast():
+    env = TransitionModelEnv(lambda s, a: s + a, Unbounded(2, dtype=torch.int64), Bounded(-1.0, 1.0, (2,)))
+    td = TensorDict(observation=torch.zeros(2, dtype=torch.long), goal=GOAL)
+    with pytest.raises(ValueError, match=r"'observation' has dtype torch.int64.*\.float\(\)"):
+        GRASPPlanner(env, 5).plan(td)
+
+
+def test_a_float64_call_after_a_float32_call_warm_starts():
+    planner = GRASPPlanner(POINT_MASS, 8, optim_steps=100, lr_states=0.01, lr_actions=0.05)
+    planner.plan(task())
+    result = planner.plan(task().apply(lambda x: x.double()))
+    assert result.goal_distance < 0.05

@@ -249,10 +249,12 @@ class GoalPlanner(MPCPlannerBase):
         # The warm start (TD-MPC2's): the previous plan without its executed steps, padded with its last.
         shift = min(context.warm_start_shift, old.batch_size[1])
         shifted = _fit(old[:, shift:], context.horizon, old[:, -1:]).select(*plan.keys(True, True))
+        shifted = shifted.apply(lambda old_leaf, new_leaf: old_leaf.to(new_leaf.dtype), plan)  # an fp64 call after fp32
         same_goal = torch.ones(problem.num_plans, dtype=torch.bool, device=context.device)
         if goal is not None:
             for key in goal.keys(True, True):
-                same_goal &= torch.isclose(goal.get(key), old_goal.get(key)).flatten(1).all(-1)
+                new_goal = goal.get(key)
+                same_goal &= torch.isclose(new_goal, old_goal.get(key).to(new_goal.dtype)).flatten(1).all(-1)
         return torch.where(same_goal[:, None].expand(plan.batch_size), shifted, plan)
 
     def _view(self, context: PlanContext, **plan: Tensor | TensorDictBase) -> TensorDictBase:

@@ -117,6 +117,12 @@ def read_problem(
             f"The input tensordict lacks the state keys {missing} (it holds {sorted(map(str, present))})."
         )
     start = {key: tensordict.get(key) for key in state_keys}
+    for key, value in start.items():
+        if not value.is_floating_point():
+            raise ValueError(
+                f"The state {key!r} has dtype {value.dtype}; the planners move states continuously and need "
+                f"floating ones: cast it (td[{key!r}] = td[{key!r}].float()) and give the env a float state spec."
+            )
     for key, expected in zip(state_keys, expected_shapes or [None] * len(state_keys)):
         shape = start[key].shape[len(batch) :]
         if expected is not None and shape != expected:

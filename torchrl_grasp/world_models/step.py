@@ -145,6 +145,10 @@ class WorldModelStep:
                     f"The world model maps state {key!r} of shape {tuple(value.shape)} to shape "
                     f"{tuple(predicted.shape)}; it must return the next state in the same shape."
                 )
+            if predicted.dtype != value.dtype and predicted.is_floating_point():
+                # A model that computes in another precision (an fp64 action spec promotes cat([s, a])):
+                # the plan stays in its states' dtype.
+                predicted = predicted.to(value.dtype)
             next_states.append(predicted)
         return next_states, reward
 
