@@ -229,3 +229,11 @@ def test_a_float64_call_after_a_float32_call_warm_starts():
     planner.plan(task())
     result = planner.plan(task().apply(lambda x: x.double()))
     assert result.goal_distance < 0.05
+
+
+@pytest.mark.parametrize("planner", PLANNERS)
+def test_plans_made_under_inference_mode_or_from_inference_tensors_reach_the_goal(planner):
+    with torch.inference_mode():
+        td = task()  # inference tensors, as an env stepped under inference mode returns them
+        result = PLANNERS[planner](POINT_MASS).plan(td)
+    assert result.goal_distance < 0.05

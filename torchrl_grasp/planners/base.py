@@ -197,9 +197,9 @@ class GoalPlanner(MPCPlannerBase):
         how many actions of the previous plan were executed since it was made (a receding-horizon
         loop that replans every ``k`` steps passes ``k``): the warm start drops as many. The input is not
         modified. Gradients are enabled inside (collectors call policies under
-        ``torch.no_grad()``), and none is left on the world model's parameters.
+        ``torch.no_grad()`` or ``torch.inference_mode()``), and none is left on the world model's parameters.
         """
-        with torch.enable_grad():
+        with torch.inference_mode(False), torch.enable_grad():  # callers may run policies in either mode
             return self._solve(self.make_context(tensordict, horizon, steps_taken=steps_taken))
 
     def make_context(
