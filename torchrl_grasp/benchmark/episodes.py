@@ -163,9 +163,10 @@ def _policy(
 
         def act(problem: TensorDictBase, step: int) -> Tensor:
             nonlocal carried
+            problem = problem.clone(False)  # the policy writes into its input
             if carried is not None:
-                problem = problem.clone(False).set("planning", carried)
-            out = policy(problem.clone(False))
+                problem.set("planning", carried)
+            out = policy(problem)
             carried = out.get(("next", "planning"))
             return out.get(planner.action_key)
 
