@@ -7,36 +7,31 @@ import math
 from pathlib import Path
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an int of at least 1.
+def int_at_least(minimum: int):
+    """An argparse type: an int of at least ``minimum``.
 
     Examples:
-        >>> positive_int("3")
+        >>> int_at_least(1)("3")
         3
-        >>> positive_int("0")
-        Traceback (most recent call last):
-        argparse.ArgumentTypeError: must be at least 1, got 0
-    """
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """An argparse type: an int of at least 0 (a seed).
-
-    Examples:
-        >>> non_negative_int("0")
-        0
-        >>> non_negative_int("-1")
+        >>> int_at_least(0)("-1")
         Traceback (most recent call last):
         argparse.ArgumentTypeError: must be at least 0, got -1
     """
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"int_at_least_{minimum}"  # argparse names the type in its messages
+    return parse
+
+
+#: A count (episodes, steps, threads): at least 1.
+positive_int = int_at_least(1)
+#: A seed: at least 0.
+non_negative_int = int_at_least(0)
 
 
 def positive_float(text: str) -> float:
