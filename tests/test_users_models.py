@@ -88,14 +88,8 @@ def test_a_plain_model_returning_more_tensors_than_state_keys_is_refused():
 
 
 def test_torchrls_reward_key_convention_means_the_models_reward():
-    target = torch.tensor([0.5, -0.3])
-
-    def step(state, action):
-        next_state = state + 0.1 * action
-        return next_state, -(next_state - target).square().sum(-1, keepdim=True)
-
-    model = TensorDictModule(step, in_keys=["observation", "action"], out_keys=["observation", "reward"])
-    env = TransitionModelEnv(model, Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+    target = torch.tensor([0.5, -0.3])  # where reward_model_env rewards being
+    env = reward_model_env()
     start = TensorDict(observation=torch.zeros(2))
     plans = [
         GradientPlanner(env, 10, optim_steps=50, reward_key=key).plan(start)

@@ -97,7 +97,6 @@ class PixelView:
         self.planning = LatentPlanning(pixel_model)
         self.render = pixel_model.renderer
         self.env: ModelBasedEnvBase = self.planning.goal_env()
-        self._goal: tuple[Tensor, TensorDictBase] | None = None  # (goal position, its latent)
         self.description = (
             f"pixel world model {'loaded from' if pixel_model.from_cache else 'trained to'} {pixel_model.path}\n"
             f"{pixel_model.report}"
@@ -110,14 +109,12 @@ class PixelView:
 
         The latent is filtered recurrently, as :class:`~torchrl_grasp.dreamer.LatentMPC` does: from
         the ``previous`` planner input and the ``action`` taken since (from the zero latent at an
-        episode's start, ``previous=None``). The goal image is encoded once per goal.
+        episode's start, ``previous=None``). The goal image is encoded once per goal
+        (:meth:`~torchrl_grasp.dreamer.planning.LatentPlanning.goal_latent` keeps it).
         """
         latent = None if previous is None else previous.select("state", "belief")
         latent = self.planning.latent_filter.observe(self.render(tensordict["observation"]), action, latent)
-        goal = tensordict["goal"]
-        if self._goal is None or not torch.equal(self._goal[0], goal):
-            self._goal = (goal.clone(), self.planning.goal_latent(self.render(goal)))
-        return self.planning.planner_input(latent, self._goal[1])
+        return self.planning.planner_input(latent, self.planning.goal_latent(self.render(tensordict["goal"])))
 
     def predicted_final(self, planner_input: TensorDictBase, actions: Tensor) -> Tensor:
         """The probe's reading ``[2]`` of the latent the model reaches after ``actions`` ``[T, A]``."""

@@ -97,6 +97,7 @@ class LatentPlanning:
         self.settle_steps = settle_steps
         self.action_spec = self.model.action_spec
         self.step = WorldModelStep(self.model.transition_module(), ["state", "belief"], "action")
+        self._goal: tuple[Tensor, TensorDict] | None = None  # (goal images, their latent): a memo
 
     def goal_env(self) -> TransitionModelEnv:
         """The model env for goal images: the latent transition; reward minus the distance to ``"goal"``."""
@@ -109,8 +110,15 @@ class LatentPlanning:
         return self.model.dreamer_env()
 
     def goal_latent(self, goal_pixels: Tensor) -> TensorDict:
-        """The latent goal of goal images ``[*B, 3, 64, 64]``, restricted to ``goal_keys``."""
-        return self.latent_filter.encode(goal_pixels, self.settle_steps).select(*self.goal_keys)
+        """The latent goal of goal images ``[*B, 3, 64, 64]``, restricted to ``goal_keys``.
+
+        The last images' latent is kept, so a policy that sees the same goal at every step encodes
+        it once per goal, not once per step.
+        """
+        if self._goal is None or not torch.equal(self._goal[0], goal_pixels):
+            latent = self.latent_filter.encode(goal_pixels, self.settle_steps).select(*self.goal_keys)
+            self._goal = (goal_pixels.clone(), latent)
+        return self._goal[1]
 
     def planner_input(self, latent: TensorDictBase, goal: TensorDictBase | None = None) -> TensorDict:
         """``{state, belief}`` of ``latent``, and ``"goal"`` (a :meth:`goal_latent`) when given."""
@@ -192,10 +200,9 @@ class LatentMPC(TensorDictModuleBase):
             "pixels",
             *(["goal_pixels"] if by_goal else []),
             *self.latent_keys.values(),
-            *(key for key in getattr(planner, "in_keys", []) if _starts_with(key, self.carried)),
+            *(planner.state.values() if self.carried else []),
         ]
         self.out_keys = ["action", *(("next", *key) for key in self.latent_keys.values())]
-        self._goal: tuple[Tensor, TensorDict] | None = None  # (goal images, their latent): a memo
 
     def make_tensordict_primer(self) -> Transform:
         """The env transform that declares (and on reset zeroes) the latent and action carried,
@@ -226,7 +233,7 @@ class LatentMPC(TensorDictModuleBase):
         )
         last_action = tensordict.get(self.latent_keys["action"])
         latent = self.planning.latent_filter.observe(tensordict["pixels"], last_action, previous)
-        goal = self._goal_latent(tensordict["goal_pixels"]) if self.by_goal else None
+        goal = self.planning.goal_latent(tensordict["goal_pixels"]) if self.by_goal else None
         problem = self.planning.planner_input(latent, goal)
         if self.carried:
             problem.update(tensordict.select(*self.carried, "is_init", strict=False))
@@ -241,16 +248,3 @@ class LatentMPC(TensorDictModuleBase):
         tensordict.set(("next", *self.latent_keys["action"]), action.detach())
         return tensordict
 
-    def _goal_latent(self, goal_pixels: Tensor) -> TensorDict:
-        """The goal images' latent, encoded again only when the images change (not at every step)."""
-        if self._goal is None or not torch.equal(self._goal[0], goal_pixels):
-            self._goal = (goal_pixels.clone(), self.planning.goal_latent(goal_pixels))
-        return self._goal[1]
-
-
-def _starts_with(key, prefixes) -> bool:
-    key = key if isinstance(key, tuple) else (key,)
-    return any(
-        key[: len(p)] == p
-        for p in (prefix if isinstance(prefix, tuple) else (prefix,) for prefix in prefixes)
-    )
