@@ -127,7 +127,10 @@ def grasp_iteration(planner: GRASPPlanner, td: TensorDict):
     settings = dict(goal_weight=schedule_value(planner.goal_weight, 0), noise_std=schedule_value(planner.state_noise_std, 0))
 
     def iteration():
-        collocation_iteration(context, actions, virtual, optimizer, **settings)
+        # As in plan(): the model's noise fixed (the call reseeds the global RNG). plan() forks the
+        # RNG state once per plan; here it is once per iteration, so this is an upper bound.
+        with planner.model_step.fixed_noise(0, context.device):
+            collocation_iteration(context, actions, virtual, optimizer, **settings)
 
     return iteration, context, plan
 

@@ -55,7 +55,7 @@ def test_a_model_that_also_writes_the_reward_is_called_directly_and_agrees_with_
     through_td = WorldModelStep(module, ["x"], "action", reward_key="reward")
     through_td.direct = None
     start, actions = torch.randn(4, 2), torch.randn(4, 6, 2)
-    (states_a, rewards_a), (states_b, rewards_b) = (
+    (states_a, rewards_a, _), (states_b, rewards_b, _) = (
         step.rollout([start], actions, with_reward=True) for step in (direct, through_td)
     )
     torch.testing.assert_close(states_a[0], states_b[0])

@@ -22,6 +22,12 @@ rollout's last state:
 
 By reward :math:`r` (the world model writes it beside the next state), both are minus the
 return :math:`\sum_{t=1}^{T} r(s_t)`.
+
+**Episodes that end.** A world model that writes ``done`` or ``terminated`` ends the episode at
+the first step it says so (``done`` ``[N, T]``: step ``t`` leads to :math:`s_{t+1}`): the return
+counts the rewards up to that step and none after it (TorchRL's planners mask post-done
+rewards the same way, :func:`alive_steps`), and a goal is scored at the state where the
+episode ended, which GRASP's collocation loss holds for the remaining steps.
 """
 
 from __future__ import annotations
@@ -59,6 +65,52 @@ def goal_distance(states: TensorDictBase, goal: TensorDictBase) -> Tensor:
     return torch.stack(squared).sum(0).sqrt()
 
 
+def alive_steps(done: Tensor | None) -> Tensor | None:
+    """``[N, T]``: true up to and including the first done step of each plan, false after it.
+
+    Examples:
+        >>> alive_steps(torch.tensor([[False, True, False, True], [False, False, False, False]]))
+        tensor([[ True,  True, False, False],
+                [ True,  True,  True,  True]])
+    """
+    if done is None:
+        return None
+    count = done.to(torch.int64).cumsum(1)
+    return count - done.to(torch.int64) == 0
+
+
+def ended_states(rollout: TensorDictBase, done: Tensor | None) -> TensorDictBase:
+    """The state each plan's episode ended in, ``[N]``, from a rollout ``[N, T+1]``: the state after
+    the first done step, or the last one.
+
+    Examples:
+        >>> from tensordict import TensorDict
+        >>> rollout = TensorDict(x=torch.arange(4.0).expand(2, 4), batch_size=[2, 4])
+        >>> ended_states(rollout, torch.tensor([[False, True, False], [False, False, False]]))["x"]
+        tensor([2., 3.])
+    """
+    if done is None:
+        return rollout[:, -1]
+    steps = done.shape[1]
+    first = torch.where(done.any(1), done.to(torch.int64).argmax(1) + 1, steps)
+    rows = torch.arange(rollout.batch_size[0], device=first.device)
+    return rollout.apply(lambda leaf: leaf[rows, first], batch_size=rollout.batch_size[:1])
+
+
+def _absorbed(predicted: Sequence[Tensor], virtual: Sequence[Tensor], alive: Tensor):
+    """Predictions ``[N, T, D_k]`` held at the episode's last one after it ended, and virtual states
+    equal to them there (detached: no dynamics term, no gradient to them)."""
+    last = alive.sum(1) - 1
+    rows = torch.arange(alive.shape[0], device=alive.device)
+    after = ~alive.unsqueeze(-1)
+    held_predicted, held_virtual = [], []
+    for pred, states in zip(predicted, virtual):
+        ended = pred[rows, last].unsqueeze(1)
+        held_predicted.append(torch.where(after, ended, pred))
+        held_virtual.append(torch.where(after, ended.detach(), states))
+    return held_predicted, held_virtual
+
+
 class _Objective:
     """What both objectives share: the state keys, and the model's prediction with or without reward."""
 
@@ -68,21 +120,20 @@ class _Objective:
         self.state_keys = [unravel_key(key) for key in state_keys]
 
     def step(self, model_step: WorldModelStep, states: Sequence[Tensor], action: Tensor):
-        """One batched model call: next states ``[M, *F_k]`` per state key, and the rewards ``[M]``
-        (``None`` for an objective that needs none)."""
-        if self.uses_reward:
-            return model_step.with_reward(states, action)
-        return model_step(states, action), None
+        """One batched model call: the :class:`~torchrl_grasp.world_models.step.Prediction` (next
+        states ``[M, *F_k]`` per state key, rewards ``[M]`` or ``None`` for an objective that needs
+        none, done flags ``[M]`` or ``None``)."""
+        return model_step.predict(states, action, with_reward=self.uses_reward)
 
     def rollout(self, model_step: WorldModelStep, start: TensorDictBase, actions: Tensor):
         """The serial rollout of ``actions`` ``[N, T, *A]`` from ``start`` ``[N]``: a TensorDict
-        ``[N, T+1]`` and the rewards ``[N, T]`` (``None`` for an objective that needs none)."""
+        ``[N, T+1]``, the rewards ``[N, T]`` (``None`` for an objective that needs none) and the
+        done flags ``[N, T]`` (``None`` for a model that writes none)."""
         leaves = [start.get(key) for key in self.state_keys]
-        out = model_step.rollout(leaves, actions, with_reward=self.uses_reward)
-        trajectory, rewards = out if self.uses_reward else (out, None)
+        trajectory, rewards, done = model_step.rollout(leaves, actions, with_reward=self.uses_reward)
         batch = (*start.batch_size, actions.shape[start.batch_dims] + 1)
         rollout = TensorDict(dict(zip(self.state_keys, trajectory)), batch_size=batch, device=start.device)
-        return rollout, rewards
+        return rollout, rewards, done
 
 
 class GoalObjective(_Objective):
@@ -95,6 +146,9 @@ class GoalObjective(_Objective):
         >>> rollout = TensorDict(position=torch.zeros(1, 3, 2), velocity=torch.zeros(1, 3, 2), batch_size=[1, 3])
         >>> objective.rollout_loss(rollout, None), objective.score(rollout, None)  # mean_d, and the distance
         (tensor([0.5000]), tensor([1.]))
+        >>> rollout["position"][:, 1] = torch.tensor([[1.0, 0.5]])  # an episode that ends at its first step there
+        >>> objective.score(rollout, None, done=torch.tensor([[True, False]]))
+        tensor([0.5000])
         >>> bool(objective.reached(torch.tensor([0.01]), 1, stop_distance=0.02))
         True
         >>> [leaf is None for leaf in objective.goal_leaves]  # the goal pins position only
@@ -110,16 +164,18 @@ class GoalObjective(_Objective):
         ]
         self._flat_goals = [None if leaf is None else leaf.flatten(1) for leaf in self.goal_leaves]
 
-    def rollout_loss(self, rollout: TensorDictBase, rewards: Tensor | None) -> Tensor:
-        """``sum_k mean_d (s_T - g)^2`` per plan ``[N]``, differentiable: what shooting minimises."""
-        final = rollout[:, -1]
+    def rollout_loss(self, rollout: TensorDictBase, rewards: Tensor | None, done: Tensor | None = None) -> Tensor:
+        """``sum_k mean_d (s_T - g)^2`` per plan ``[N]``, at the state where the episode ended;
+        differentiable: what shooting minimises."""
+        final = ended_states(rollout, done)
         return torch.stack(
             [(final.get(key).flatten(1) - goal).square().mean(-1) for key, goal in self._goal_items()]
         ).sum(0)
 
-    def score(self, rollout: TensorDictBase, rewards: Tensor | None) -> Tensor:
-        """The rollout's final distance to the goal ``[N]`` (lower is better), detached."""
-        return goal_distance(rollout[:, -1], self.goal).detach()
+    def score(self, rollout: TensorDictBase, rewards: Tensor | None, done: Tensor | None = None) -> Tensor:
+        """The distance to the goal ``[N]`` of the state where the episode ended (the last one if
+        it did not end; lower is better), detached."""
+        return goal_distance(ended_states(rollout, done), self.goal).detach()
 
     def reached(self, score: Tensor, restarts: int, stop_distance: float | None) -> bool:
         """Whether every batch element has a plan (on any of its ``restarts``) scoring ``stop_distance`` or less."""
@@ -133,10 +189,17 @@ class GoalObjective(_Objective):
         virtual: Sequence[Tensor],
         rewards: Tensor | None,
         goal_weight: float,
+        done: Tensor | None = None,
     ) -> Tensor:
         r"""GRASP's loss per plan ``[N]`` from per-key ``[N, T, D_k]`` predictions and virtual states:
         :math:`\sum_k \sum_t \operatorname{mean}_d (\hat s_{t+1} - s_{t+1})^2 + \gamma \operatorname{mean}_d (\hat s_{t+1} - g)^2`,
-        the goal term on the goal's keys only (the fused op, :func:`torchrl_grasp.ops.collocation_loss`)."""
+        the goal term on the goal's keys only (the fused op, :func:`torchrl_grasp.ops.collocation_loss`).
+
+        With ``done`` ``[N, T]`` the episode's last state is absorbing: after the first done step
+        the dynamics terms drop and the goal terms see the state the episode ended in, so ending
+        early far from the goal costs every remaining step (a loss of fewer terms would reward it)."""
+        if done is not None:
+            predicted, virtual = _absorbed(predicted, virtual, alive_steps(done))
         loss = 0
         for pred, states, goal in zip(predicted, virtual, self._flat_goals):
             loss = loss + collocation_loss(pred, states, goal, goal_weight if goal is not None else 0.0)
@@ -167,6 +230,8 @@ class RewardObjective(_Objective):
         (tensor([-3.0000, -0.5000]), tensor(3.))
         >>> objective.reached(torch.tensor([-100.0]), 1, stop_distance=0.1)  # no distance to stop at
         False
+        >>> objective.score(None, rewards, done=torch.tensor([[True, False], [False, False]]))  # nothing after a done
+        tensor([-1.0000, -0.5000])
     """
 
     uses_reward = True
@@ -176,25 +241,38 @@ class RewardObjective(_Objective):
         self.reward_weight = reward_weight
         self.goal_leaves: list[Tensor | None] = [None] * len(self.state_keys)
 
-    def rollout_loss(self, rollout: TensorDictBase, rewards: Tensor) -> Tensor:
-        """Minus the return ``[N]``, differentiable."""
-        return -rewards.sum(-1)
+    def rollout_loss(self, rollout: TensorDictBase, rewards: Tensor, done: Tensor | None = None) -> Tensor:
+        """Minus the return ``[N]`` (the rewards up to the first done step), differentiable."""
+        return -self._until_done(rewards, done).sum(-1)
 
-    def score(self, rollout: TensorDictBase, rewards: Tensor) -> Tensor:
+    def score(self, rollout: TensorDictBase, rewards: Tensor, done: Tensor | None = None) -> Tensor:
         """Minus the return ``[N]`` (lower is better), detached."""
-        return -rewards.sum(-1).detach()
+        return self.rollout_loss(rollout, rewards, done).detach()
+
+    @staticmethod
+    def _until_done(rewards: Tensor, done: Tensor | None) -> Tensor:
+        alive = alive_steps(done)
+        return rewards if alive is None else rewards * alive.to(rewards.dtype)
 
     def reached(self, score: Tensor, restarts: int, stop_distance: float | None) -> bool:
         """Never: a return has no distance to stop at."""
         return False
 
     def collocation_loss(
-        self, predicted: Sequence[Tensor], virtual: Sequence[Tensor], rewards: Tensor, goal_weight: float
+        self,
+        predicted: Sequence[Tensor],
+        virtual: Sequence[Tensor],
+        rewards: Tensor,
+        goal_weight: float,
+        done: Tensor | None = None,
     ) -> Tensor:
-        r""":math:`\sum_k \sum_t \operatorname{mean}_d (\hat s_{t+1} - s_{t+1})^2 - \lambda \sum_t r(\hat s_{t+1})` per plan ``[N]``."""
-        loss = -self.reward_weight * rewards.reshape(predicted[0].shape[0], -1).sum(1)
+        r""":math:`\sum_k \sum_t \operatorname{mean}_d (\hat s_{t+1} - s_{t+1})^2 - \lambda \sum_t r(\hat s_{t+1})` per plan ``[N]``;
+        with ``done`` ``[N, T]``, over the steps up to the first done one."""
+        rewards = self._until_done(rewards.reshape(predicted[0].shape[0], -1), done)
+        loss = -self.reward_weight * rewards.sum(1)
+        weights = None if done is None else alive_steps(done).to(predicted[0].dtype)
         for pred, states in zip(predicted, virtual):
-            loss = loss + collocation_loss(pred, states, None, 0.0)
+            loss = loss + collocation_loss(pred, states, None, 0.0, weights)
         return loss
 
     def report(self, score: Tensor) -> dict:

@@ -64,7 +64,8 @@ class StateView:
     @torch.no_grad()
     def predicted_final(self, planner_input: TensorDictBase, actions: Tensor) -> Tensor:
         """The model's final state ``[D]`` after ``actions`` ``[T, A]``, in the real env's coordinates."""
-        return self.step.rollout([planner_input["observation"][None]], actions[None])[0][0, -1]
+        trajectory, _, _ = self.step.rollout([planner_input["observation"][None]], actions[None])
+        return trajectory[0][0, -1]
 
 
 class PixelView:

@@ -252,7 +252,7 @@ def validate_pixel_model(
     open_loop = {}
     if horizons:
         longest = max(horizons)
-        states = step.rollout(
+        states, _, _ = step.rollout(
             [start["state"], start["belief"]], held_out.actions[:, context : context + longest]
         )
         for horizon in horizons:

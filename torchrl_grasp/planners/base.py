@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from tensordict import NestedKey, TensorDict, TensorDictBase, unravel_key
@@ -102,6 +102,22 @@ class GoalPlanner(MPCPlannerBase):
             planners that have one. Defaults to ``1.0``.
         callback (callable, optional): ``callback(iteration, plan)`` once per iteration, see
             :data:`Callback`. Defaults to ``None``.
+        model_samples (int): for a stochastic world model, plan on the average of this many
+            samples of each prediction (drawn in the same batched call). Defaults to ``1``.
+        mean_keys (mapping, optional): plan on what the model writes at these keys instead of
+            the state keys they map from: ``{"state": "prior_mean"}`` plans a Dreamer prior on its
+            mean. Defaults to ``None``.
+
+    **Stochastic world models** (a Dreamer prior that writes its sampled state): within one
+    plan the model's noise is fixed, so every iteration optimises against the same draw
+    (common random numbers). The draw's seed comes from a stream seeded from ``generator``'s
+    seed (rewound by :meth:`reset`), and the caller's global RNG state is restored when
+    :meth:`plan` returns. See ``docs/world-models.md``, "Stochastic world models".
+
+    **Episodes that end.** A world model that writes ``done`` or ``terminated`` ends each
+    rollout at its first true flag: the return counts no reward after it and a goal is scored
+    at the state where the episode ended, in every planner
+    (:class:`~torchrl_grasp.objectives.GoalObjective`).
 
     Examples:
         >>> from tensordict import TensorDict
@@ -138,6 +154,8 @@ class GoalPlanner(MPCPlannerBase):
         reward_key: NestedKey | None = None,
         reward_weight: float = 1.0,
         callback: Callback | None = None,
+        model_samples: int = 1,
+        mean_keys: Mapping[NestedKey, NestedKey] | None = None,
     ):
         model_env, reward_transform = model_based_env(env)  # checked before TorchRL's own checks
         action_key = env.action_key if action_key is None else action_key
@@ -162,11 +180,21 @@ class GoalPlanner(MPCPlannerBase):
         self.num_restarts, self.warm_start = num_restarts, warm_start
         self.generator = generator if generator is not None else torch.Generator(env.device).manual_seed(0)
         self._generator_start = self.generator.get_state()  # what reset() rewinds to
+        # The model's noise seeds: their own stream, so that a deterministic model's plans draw
+        # exactly what they drew before stochastic models were supported.
+        self._noise_seeds = torch.Generator().manual_seed(_mixed(self.generator.initial_seed()))
+        self._noise_seeds_start = self._noise_seeds.get_state()
         self.reward_key = None if reward_key is None else _model_key(unravel_key(reward_key))
         self.reward_weight = reward_weight
         self.callback = callback
         self.model_step = WorldModelStep(
-            model_env.world_model, self.state_keys, self.action_key, self.reward_key, reward_transform
+            model_env.world_model,
+            self.state_keys,
+            self.action_key,
+            self.reward_key,
+            reward_transform,
+            samples=model_samples,
+            mean_keys=mean_keys,
         )
         self.state_shapes = spec_feature_shapes(env, self.state_keys)
         self.action_shape = self.action_spec.shape[len(env.batch_size) :]
@@ -174,14 +202,16 @@ class GoalPlanner(MPCPlannerBase):
         self._previous = None  # the last plan: (batch shape, plan TensorDict [N, T], goal [N] or None)
 
     def reset(self, tensordict: TensorDictBase | None = None) -> None:
-        """Forgets the previous plan and rewinds ``generator`` to its state at construction.
+        """Forgets the previous plan and rewinds ``generator`` (and the model-noise seeds) to their state at construction.
 
         What is reproducible: the same sequence of calls after construction or after ``reset()``
-        gives the same plans, bit for bit on the same machine (warm starts included). Two calls in
-        a row differ even with ``warm_start=False``, because the second draws further randomness.
+        gives the same plans, bit for bit on the same machine (warm starts included), stochastic
+        world models included. Two calls in a row differ even with ``warm_start=False``, because
+        the second draws further randomness.
         """
         self._previous = None
         self.generator.set_state(self._generator_start)
+        self._noise_seeds.set_state(self._noise_seeds_start)
 
     def planning(self, tensordict: TensorDictBase) -> Tensor:
         """The first action of :meth:`plan`'s plan, ``[*B, *action_shape]``."""
@@ -198,9 +228,13 @@ class GoalPlanner(MPCPlannerBase):
         loop that replans every ``k`` steps passes ``k``): the warm start drops as many. The input is not
         modified. Gradients are enabled inside (collectors call policies under
         ``torch.no_grad()`` or ``torch.inference_mode()``), and none is left on the world model's parameters.
+        A stochastic model's noise is fixed for the call, and the global RNG state is as it was.
         """
         with torch.inference_mode(False), torch.enable_grad():  # callers may run policies in either mode
-            return self._solve(self.make_context(tensordict, horizon, steps_taken=steps_taken))
+            context = self.make_context(tensordict, horizon, steps_taken=steps_taken)
+            seed = int(torch.randint(2**62, (), generator=self._noise_seeds))
+            with self.model_step.fixed_noise(seed, context.device):
+                return self._solve(context)
 
     def make_context(
         self, tensordict: TensorDictBase, horizon: int | None = None, *, steps_taken: int = 1
@@ -302,6 +336,11 @@ class GoalPlanner(MPCPlannerBase):
             restart=index,
             **problem.objective.report(problem.pick(best.score, index)),
         )
+
+
+def _mixed(seed: int) -> int:
+    """A seed for a second stream from ``seed`` (a 64-bit LCG step), so the two streams differ."""
+    return (seed * 6364136223846793005 + 1442695040888963407) % 2**63
 
 
 def _model_key(key: NestedKey) -> NestedKey:

@@ -66,12 +66,14 @@ class PlanContext:
         return torch.randn(shape, generator=self.generator, device=self.device, dtype=dtype)
 
     def step(self, states: list[Tensor], actions: Tensor):
-        """One batched world-model call through the objective: next states per key, and rewards or ``None``."""
+        """One batched world-model call through the objective: its
+        :class:`~torchrl_grasp.world_models.step.Prediction` (next states per key, rewards, done flags)."""
         self.model_calls += 1
         return self.objective.step(self.model_step, states, actions)
 
     def rollout(self, actions: Tensor, problem: PlanningProblem | None = None):
-        """The serial rollout of ``actions`` ``[N, T, *A]``: a TensorDict ``[N, T+1]`` and rewards (or ``None``)."""
+        """The serial rollout of ``actions`` ``[N, T, *A]``: a TensorDict ``[N, T+1]``, the rewards and the
+        done flags ``[N, T]`` (each ``None`` where the objective needs none or the model writes none)."""
         problem = problem or self.problem
         self.model_calls += actions.shape[1]
         return problem.objective.rollout(self.model_step, problem.start, actions)
@@ -79,11 +81,11 @@ class PlanContext:
     def scored_rollout(self, actions: Tensor, problem: PlanningProblem | None = None):
         """The rollout, its differentiable loss ``[N]`` and its score ``[N]`` (lower is better)."""
         problem = problem or self.problem
-        rollout, rewards = self.rollout(actions, problem)
+        rollout, rewards, done = self.rollout(actions, problem)
         return (
             rollout,
-            problem.objective.rollout_loss(rollout, rewards),
-            problem.objective.score(rollout, rewards),
+            problem.objective.rollout_loss(rollout, rewards, done),
+            problem.objective.score(rollout, rewards, done),
         )
 
     @torch.no_grad()

@@ -115,6 +115,10 @@ class GRASPPlanner(GoalPlanner):
             ``iteration`` collocation iterations (``0``: the initial plan): its ``"actions"``,
             ``"virtual_states"`` and ``"loss"`` (see :data:`~torchrl_grasp.planners.base.Callback`).
             Defaults to ``None``.
+        model_samples (int), mean_keys (mapping): for a stochastic world model, plan on the
+            average of ``model_samples`` draws, or on the mean the model writes at ``mean_keys``
+            (see :class:`~torchrl_grasp.planners.base.GoalPlanner`; the model's noise is fixed
+            within a plan either way).
         sync_mode, sync_every, sync_steps, sync_lr, sync_cem_samples, sync_cem_top_k: deprecated,
             with a ``DeprecationWarning`` that names the ``sync=`` to pass instead.
 
@@ -261,7 +265,7 @@ class GRASPPlanner(GoalPlanner):
             if goal is None:
                 if rollout is None:
                     with torch.no_grad():
-                        rollout, _ = context.rollout(actions)
+                        rollout, _, _ = context.rollout(actions)
                 virtual[key] = rollout.get(key)[:, 1:]
                 continue
             to_goal = (goal - start).unsqueeze(1)
@@ -305,15 +309,16 @@ def collocation_iteration(
         torch.cat([start.unsqueeze(1), states[:, :-1].detach() if stop_gradient else states[:, :-1]], dim=1)
         for start, states in zip(problem.start_leaves, leaves)
     ]
-    predicted, rewards = context.step(
+    prediction = context.step(
         [x.reshape(n * horizon, *x.shape[2:]) for x in inputs],
         actions.reshape(n * horizon, *context.action_shape),
     )
     loss = problem.objective.collocation_loss(
-        [pred.reshape(n, horizon, -1) for pred in predicted],
+        [pred.reshape(n, horizon, -1) for pred in prediction.states],
         [states.reshape(n, horizon, -1) for states in leaves],
-        rewards,
+        prediction.reward,
         goal_weight,
+        None if prediction.done is None else prediction.done.reshape(n, horizon),
     )
     descend(optimizer, loss, [*leaves, actions])
     with torch.no_grad():

@@ -18,7 +18,8 @@ class TransitionModelEnv(ModelBasedEnvBase):
     The env's state is what the model maps to the next state; the goal rides along unchanged
     under ``goal_key`` (same structure as the state, or a subset of it), so planners read it at
     every step of ``env.rollout(n, planner)``. The reward is minus the Euclidean distance of
-    the next state to the goal (zero without a goal); the env never terminates.
+    the next state to the goal (zero without a goal); the env terminates where the world model
+    writes ``done`` or ``terminated`` true, and never otherwise.
 
     Args:
         world_model (nn.Module or TensorDictModuleBase): either a plain module
@@ -102,6 +103,10 @@ class TransitionModelEnv(ModelBasedEnvBase):
         distance = goal_distance(next_td, goal) if goal is not None else torch.zeros(out.batch_size, device=self.device)
         next_td.set("reward", -distance.unsqueeze(-1))
         done = torch.zeros(*out.batch_size, 1, dtype=torch.bool, device=self.device)
+        for key in ("done", "terminated"):  # a model whose episodes end says so
+            flag = out.get(key, None)
+            if flag is not None:
+                done = done | flag.reshape(done.shape).bool()
         next_td.set("done", done)
         next_td.set("terminated", done.clone())
         return next_td

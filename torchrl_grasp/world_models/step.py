@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import NamedTuple
 
 import torch
 from tensordict import NestedKey, TensorDict, unravel_key
@@ -37,6 +39,31 @@ def infer_state_keys(module: TensorDictModuleBase, action_key: NestedKey) -> lis
     return state_keys
 
 
+def infer_done_keys(module: TensorDictModuleBase) -> list[NestedKey]:
+    """The keys where a TensorDict world model writes that the episode ended: those named ``"done"``
+    or ``"terminated"`` (at any depth, under ``"next"`` or not).
+
+    Examples:
+        >>> from tensordict.nn import TensorDictModule
+        >>> model = TensorDictModule(lambda s, a: (s + a, s[..., :1] > 1), in_keys=["s", "action"], out_keys=["s", "done"])
+        >>> infer_done_keys(model)
+        ['done']
+    """
+    keys = [unravel_key(key) for key in getattr(module, "out_keys", [])]
+    return [key for key in keys if (key[-1] if isinstance(key, tuple) else key) in ("done", "terminated")]
+
+
+class Prediction(NamedTuple):
+    """One batched model call's outcome for ``M`` inputs."""
+
+    #: the next state per state key, ``[M, *F_k]``, in the inputs' dtype.
+    states: list[Tensor]
+    #: the reward, summed over its features, ``[M]``; ``None`` unless asked for.
+    reward: Tensor | None
+    #: whether the model says the episode ended on this step, ``[M]``; ``None`` if it writes no done flag.
+    done: Tensor | None
+
+
 class WorldModelStep:
     """Calls a TensorDict world model on flat batches of tensors: ``F(states, action) -> next states``.
 
@@ -60,6 +87,20 @@ class WorldModelStep:
         reward_transform (callable, optional): applied to each predicted reward (an env's
             ``RewardScaling``, see :func:`~torchrl_grasp.world_models.transformed.model_based_env`).
 
+    Keyword Args:
+        samples (int): a stochastic model is called this many times per input (in the same
+            batched call) and its predictions, rewards and done flags averaged (done: any sample).
+            Defaults to ``1``.
+        mean_keys (mapping, optional): state key -> the key where the model writes the value to plan
+            on instead, such as the mean of a sampled state (``{"state": "prior_mean"}`` for a
+            Dreamer prior that writes its mean there). Defaults to ``None``: the state keys.
+
+    **Stochastic models.** Inside :meth:`fixed_noise` every call draws the model's randomness
+    (``torch.randn_like`` and the like, from the global RNG) from a seed fixed for the block and
+    the call's time step: the same inputs give the same outputs, so a plan is optimised against
+    one draw of the model's noise (common random numbers), and the caller's RNG state is
+    restored on exit.
+
     Examples:
         >>> import torch
         >>> from tensordict.nn import TensorDictModule
@@ -78,19 +119,64 @@ class WorldModelStep:
         action_key: NestedKey,
         reward_key: NestedKey | None = None,
         reward_transform: Callable[[Tensor], Tensor] | None = None,
+        *,
+        samples: int = 1,
+        mean_keys: Mapping[NestedKey, NestedKey] | None = None,
     ):
         self.module = module
         self.reward_transform = reward_transform
         self.state_keys = [unravel_key(key) for key in state_keys]
         self.action_key = unravel_key(action_key)
         self.reward_key = None if reward_key is None else unravel_key(reward_key)
-        self.direct, self.direct_writes_reward = _direct_callable(
-            module, self.state_keys, self.action_key, self.reward_key
-        )
+        if not isinstance(samples, int) or samples < 1:
+            raise ValueError(f"model_samples must be a positive int, got {samples!r}.")
+        self.samples = samples
+        self.mean_keys = {unravel_key(key): unravel_key(value) for key, value in (mean_keys or {}).items()}
+        unknown = [key for key in self.mean_keys if key not in self.state_keys]
+        if unknown:
+            raise ValueError(f"mean_keys names {unknown}, which are not state keys {self.state_keys}.")
+        self.done_keys = infer_done_keys(module)
+        self.direct, self.direct_writes_reward = (None, False)
+        if not self.mean_keys:
+            self.direct, self.direct_writes_reward = _direct_callable(
+                module, self.state_keys, self.action_key, self.reward_key
+            )
+        self._noise_seed: int | None = None
+        self._noise_device: torch.device | None = None
+
+    @contextlib.contextmanager
+    def fixed_noise(self, seed: int, device: torch.device) -> Iterator[None]:
+        """Within the block, the model's randomness is a function of ``seed`` and the call's step
+        (see the class's docstring); the global RNG state of the CPU and of ``device`` is restored after.
+
+        Examples:
+            >>> from tensordict.nn import TensorDictModule
+            >>> noisy = TensorDictModule(lambda s, a: s + a + torch.randn_like(s), in_keys=["s", "action"], out_keys=["s"])
+            >>> step, x = WorldModelStep(noisy, ["s"], "action"), [torch.zeros(2, 3)]
+            >>> before = torch.get_rng_state()
+            >>> with step.fixed_noise(seed=7, device=torch.device("cpu")):
+            ...     same = torch.equal(step(x, torch.ones(2, 3))[0], step(x, torch.ones(2, 3))[0])
+            >>> same, torch.equal(torch.get_rng_state(), before)
+            (True, True)
+        """
+        cuda = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            self._noise_seed, self._noise_device = seed, device
+            try:
+                yield
+            finally:
+                self._noise_seed, self._noise_device = None, None
+
+    def _reseed(self, step: int | None) -> None:
+        """Seeds the global RNG for one call: the block's seed, offset by the time step (``None``: a time-batched call)."""
+        seed = (self._noise_seed + (0 if step is None else step + 1)) % 2**63
+        torch.default_generator.manual_seed(seed)
+        if self._noise_device.type == "cuda":
+            torch.cuda.default_generators[self._noise_device.index or 0].manual_seed(seed)
 
     def __call__(self, states: Sequence[Tensor], action: Tensor) -> list[Tensor]:
         """Next states, one tensor per state key, for ``states`` ``[N, *F_k]`` and ``action`` ``[N, *A]``."""
-        return self._predict(states, action, with_reward=False)[0]
+        return self.predict(states, action).states
 
     def with_reward(self, states: Sequence[Tensor], action: Tensor) -> tuple[list[Tensor], Tensor]:
         """Next states and the reward the model writes at ``reward_key``, summed to ``[N]``.
@@ -104,9 +190,54 @@ class WorldModelStep:
             >>> WorldModelStep(model, ["s"], "action", reward_key="r").with_reward([torch.zeros(2, 3)], torch.ones(2, 3))[1]
             tensor([3., 3.])
         """
-        return self._predict(states, action, with_reward=True)
+        prediction = self.predict(states, action, with_reward=True)
+        return prediction.states, prediction.reward
 
-    def _predict(self, states: Sequence[Tensor], action: Tensor, with_reward: bool):
+    def predict(
+        self, states: Sequence[Tensor], action: Tensor, *, with_reward: bool = False, step: int | None = None
+    ) -> Prediction:
+        """One batched call on ``states`` ``[M, *F_k]`` and ``action`` ``[M, *A]``: the :class:`Prediction`.
+
+        ``step`` is the time step of a serial rollout's call (``None`` for a call over many time
+        steps); inside :meth:`fixed_noise` it picks the call's noise.
+
+        Examples:
+            >>> from tensordict.nn import TensorDictModule
+            >>> model = TensorDictModule(lambda s, a: (s + a, s + a > 1), in_keys=["s", "action"], out_keys=["s", "done"])
+            >>> WorldModelStep(model, ["s"], "action").predict([torch.tensor([[0.0], [0.5]])], torch.full((2, 1), 0.6)).done
+            tensor([False,  True])
+        """
+        if self._noise_seed is not None:
+            self._reseed(step)
+        batch, samples = action.shape[0], self.samples
+        if samples > 1:  # every input `samples` times in one call, then the average
+            states = [value.repeat(samples, *[1] * (value.ndim - 1)) for value in states]
+            action = action.repeat(samples, *[1] * (action.ndim - 1))
+        predictions, reward, done = self._call(states, action, with_reward)
+        if with_reward and self.reward_transform is not None:
+            reward = self.reward_transform(reward)
+        if reward is not None:
+            reward = reward.reshape(samples, batch, -1).sum(-1).mean(0)
+        if done is not None:
+            done = done.reshape(samples, batch, -1).any(-1).any(0)
+        next_states = []
+        for key, value, predicted in zip(self.state_keys, states, predictions):
+            if predicted.shape != value.shape:
+                raise ValueError(
+                    f"The world model maps state {key!r} of shape {tuple(value.shape[1:])} to shape "
+                    f"{tuple(predicted.shape[1:])}; it must return the next state in the same shape."
+                )
+            if predicted.dtype != value.dtype and predicted.is_floating_point():
+                # A model that computes in another precision (an fp64 action spec promotes cat([s, a])):
+                # the plan stays in its states' dtype.
+                predicted = predicted.to(value.dtype)
+            if samples > 1:
+                predicted = predicted.reshape(samples, batch, *predicted.shape[1:]).mean(0)
+            next_states.append(predicted)
+        return Prediction(next_states, reward, done)
+
+    def _call(self, states: Sequence[Tensor], action: Tensor, with_reward: bool):
+        """The model on one batch: its predictions per state key, its reward (or ``None``) and its done flags (or ``None``)."""
         reward = None
         if self.direct is not None and (self.direct_writes_reward or not with_reward):
             out = self.direct(*states, action)
@@ -121,54 +252,56 @@ class WorldModelStep:
                 )
             if self.direct_writes_reward:
                 *predictions, reward = predictions
-        else:
-            td = TensorDict(batch_size=action.shape[:1], device=action.device)
-            for key, value in zip(self.state_keys, states):
-                td.set(key, value)
-            td.set(self.action_key, action)
-            out = self.module(td)
-            predictions = [out.get(key) for key in self.state_keys]
-            if with_reward:
-                reward = out.get(self.reward_key, None) if self.reward_key is not None else None
-                if reward is None:
-                    raise KeyError(
-                        f"Planning by reward needs the world model to write the reward at reward_key="
-                        f"{self.reward_key!r}; it wrote {sorted(map(str, out.keys(True, True)))}."
-                    )
-        if with_reward and self.reward_transform is not None:
-            reward = self.reward_transform(reward)
-        reward = reward.reshape(action.shape[0], -1).sum(-1) if with_reward else None
-        next_states = []
-        for key, value, predicted in zip(self.state_keys, states, predictions):
-            if predicted.shape != value.shape:
-                raise ValueError(
-                    f"The world model maps state {key!r} of shape {tuple(value.shape)} to shape "
-                    f"{tuple(predicted.shape)}; it must return the next state in the same shape."
+            return predictions, (reward if with_reward else None), None
+        td = TensorDict(batch_size=action.shape[:1], device=action.device)
+        for key, value in zip(self.state_keys, states):
+            td.set(key, value)
+        td.set(self.action_key, action)
+        out = self.module(td)
+        predictions = [out.get(self.mean_keys.get(key, key), None) for key in self.state_keys]
+        absent = [self.mean_keys[key] for key, value in zip(self.state_keys, predictions) if value is None]
+        if absent:
+            raise KeyError(
+                f"mean_keys names {absent}, which the world model does not write; it wrote "
+                f"{sorted(map(str, out.keys(True, True)))}."
+            )
+        if with_reward:
+            reward = out.get(self.reward_key, None) if self.reward_key is not None else None
+            if reward is None:
+                raise KeyError(
+                    f"Planning by reward needs the world model to write the reward at reward_key="
+                    f"{self.reward_key!r}; it wrote {sorted(map(str, out.keys(True, True)))}."
                 )
-            if predicted.dtype != value.dtype and predicted.is_floating_point():
-                # A model that computes in another precision (an fp64 action spec promotes cat([s, a])):
-                # the plan stays in its states' dtype.
-                predicted = predicted.to(value.dtype)
-            next_states.append(predicted)
-        return next_states, reward
+        done = None
+        for key in self.done_keys:
+            flag = out.get(key).reshape(action.shape[0], -1).bool()
+            done = flag if done is None else done | flag
+        return predictions, reward, done
 
-    def rollout(self, start: Sequence[Tensor], actions: Tensor, with_reward: bool = False):
-        """The serial rollout ``s_{t+1} = F(s_t, a_t)``: states ``[N, T+1, *F_k]`` from ``start`` ``[N, *F_k]``.
+    def rollout(
+        self, start: Sequence[Tensor], actions: Tensor, with_reward: bool = False
+    ) -> tuple[list[Tensor], Tensor | None, Tensor | None]:
+        """The serial rollout ``s_{t+1} = F(s_t, a_t)`` of ``actions`` ``[N, T, *A]`` from ``start`` ``[N, *F_k]``.
 
-        With ``with_reward``, also the rewards ``[N, T]`` (see :meth:`with_reward`). This is the
-        one place that steps the model through time in a loop; it is what syncs and plan
-        evaluation need, not the collocation iterations.
+        Returns the states ``[N, T+1, *F_k]`` per state key, the rewards ``[N, T]`` (with
+        ``with_reward``, else ``None``) and the done flags ``[N, T]`` (``None`` if the model writes
+        none). This is the one place that steps the model through time in a loop; it is what
+        syncs and plan evaluation need, not the collocation iterations.
         """
         states = list(start)
         trajectory = [[value] for value in states]
-        rewards = []
+        rewards, dones = [], []
         for t in range(actions.shape[1]):
-            states, reward = self._predict(states, actions[:, t], with_reward)
-            rewards.append(reward)
+            prediction = self.predict(states, actions[:, t], with_reward=with_reward, step=t)
+            states = prediction.states
+            rewards.append(prediction.reward)
+            dones.append(prediction.done)
             for key_trajectory, value in zip(trajectory, states):
                 key_trajectory.append(value)
         trajectory = [torch.stack(key_trajectory, dim=1) for key_trajectory in trajectory]
-        return (trajectory, torch.stack(rewards, dim=1)) if with_reward else trajectory
+        rewards = torch.stack(rewards, dim=1) if with_reward else None
+        dones = torch.stack(dones, dim=1) if self.done_keys else None
+        return trajectory, rewards, dones
 
 
 def _direct_callable(
