@@ -39,57 +39,30 @@ T_975 = {
 
 
 def planners(model_env, seed: int) -> dict:
-    """The settings compared, by name: factories of a fresh planner."""
-    generator = lambda: torch.Generator().manual_seed(seed)
-    grasp = dict(reward_key="reward")
-    example = dict(lr_actions=0.1, lr_states=0.05, state_noise_std=0.05, **grasp)
+    """The settings compared, by name: factories of a fresh planner, horizon 15, by the model's reward."""
+
+    def generator():
+        return torch.Generator().manual_seed(seed)
+
+    def example(optim_steps: int, sync, num_restarts: int = 1):
+        """GRASP with ``examples/planet_loop.py``'s rates and noise, the given iterations, sync and restarts."""
+        return lambda: GRASPPlanner(
+            model_env, 15, optim_steps, lr_actions=0.1, lr_states=0.05, state_noise_std=0.05, sync=sync,
+            num_restarts=num_restarts, reward_key="reward", generator=generator(),
+        )  # fmt: skip
+
     return {
         "cem": lambda: CEMPlanner(model_env, 15, optim_steps=8, num_candidates=200, top_k=20),
         "gd": lambda: GradientPlanner(
-            model_env, 15, 40, lr=0.1, num_restarts=4, generator=generator(), **grasp
+            model_env, 15, 40, lr=0.1, num_restarts=4, reward_key="reward", generator=generator()
         ),
-        "grasp-defaults": lambda: GRASPPlanner(model_env, 15, generator=generator(), **grasp),
-        "planet-example": lambda: GRASPPlanner(
-            model_env,
-            15,
-            30,
-            sync=GDSync(every=30, steps=10, lr=0.3),
-            num_restarts=4,
-            generator=generator(),
-            **example,
-        ),
-        "example-1-restart": lambda: GRASPPlanner(
-            model_env, 15, 30, sync=GDSync(every=30, steps=10, lr=0.3), generator=generator(), **example
-        ),
-        "example-2-restarts": lambda: GRASPPlanner(
-            model_env,
-            15,
-            30,
-            sync=GDSync(every=30, steps=10, lr=0.3),
-            num_restarts=2,
-            generator=generator(),
-            **example,
-        ),
-        "grasp-100": lambda: GRASPPlanner(
-            model_env, 15, 100, sync=GDSync(every=50, steps=10, lr=0.3), generator=generator(), **example
-        ),
-        "grasp-shoot": lambda: GRASPPlanner(
-            model_env,
-            15,
-            20,
-            sync=GDSync(every=10, steps=10, lr=0.1),
-            num_restarts=4,
-            generator=generator(),
-            **example,
-        ),
-        "grasp-cem": lambda: GRASPPlanner(
-            model_env,
-            15,
-            30,
-            sync=CEMSync(every=30, iterations=8, samples=200, top_k=20, std=0.5),
-            generator=generator(),
-            **example,
-        ),
+        "grasp-defaults": lambda: GRASPPlanner(model_env, 15, reward_key="reward", generator=generator()),
+        "planet-example": example(30, GDSync(every=30, steps=10, lr=0.3), num_restarts=4),
+        "example-1-restart": example(30, GDSync(every=30, steps=10, lr=0.3)),
+        "example-2-restarts": example(30, GDSync(every=30, steps=10, lr=0.3), num_restarts=2),
+        "grasp-100": example(100, GDSync(every=50, steps=10, lr=0.3)),
+        "grasp-shoot": example(20, GDSync(every=10, steps=10, lr=0.1), num_restarts=4),
+        "grasp-cem": example(30, CEMSync(every=30, iterations=8, samples=200, top_k=20, std=0.5)),
     }
 
 
