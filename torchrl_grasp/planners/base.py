@@ -109,7 +109,7 @@ class GoalPlanner(MPCPlannerBase):
             mean. Defaults to ``None``.
 
     **Stochastic world models** (a Dreamer prior that writes its sampled state): within one
-    plan the model's noise is fixed, so every iteration optimises against the same draw
+    plan the model's noise is fixed, so each call of the model draws the same noise at every iteration
     (common random numbers). The draw's seed comes from a stream seeded from ``generator``'s
     seed (rewound by :meth:`reset`), and the caller's global RNG state is restored when
     :meth:`plan` returns. See ``docs/world-models.md``, "Stochastic world models".
