@@ -56,6 +56,7 @@ def planners(model_env, seed: int) -> dict:
         "gd": lambda: GradientPlanner(
             model_env, 15, 40, lr=0.1, num_restarts=4, reward_key="reward", generator=generator()
         ),
+        "gd-defaults": lambda: GradientPlanner(model_env, 15, reward_key="reward", generator=generator()),
         "grasp-defaults": lambda: GRASPPlanner(model_env, 15, reward_key="reward", generator=generator()),
         "planet-example": example(30, GDSync(every=30, steps=10, lr=0.3), num_restarts=4),
         "example-1-restart": example(30, GDSync(every=30, steps=10, lr=0.3)),
@@ -71,7 +72,7 @@ def main(argv=None) -> None:
     parser.add_argument(
         "planners",
         nargs="+",
-        help="any of: cem gd grasp-defaults planet-example example-1-restart example-2-restarts grasp-100 grasp-shoot grasp-cem",
+        help="any of: cem gd gd-defaults grasp-defaults planet-example example-1-restart example-2-restarts grasp-100 grasp-shoot grasp-cem",
     )
     parser.add_argument(
         "--starts", nargs="+", type=int, default=[0, 1, 2, 3], help="env seeds of the episodes"

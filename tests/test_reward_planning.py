@@ -73,3 +73,25 @@ def test_reward_planning_needs_a_model_that_writes_the_reward():
         planner.plan(TensorDict(observation=torch.zeros(2)))
     with pytest.raises(KeyError, match="No goal"):
         GRASPPlanner(reward_env(), HORIZON).plan(TensorDict(observation=torch.zeros(2)))
+
+
+def double_integrator(state, action):
+    """``(x, v)``: the action changes the velocity, the velocity the position; reward ``-(x' - 1)^2``.
+
+    The reward of the next state does not depend on this step's action (``x' = x + 0.1 v``): an
+    action pays off one step later, through the velocity it sets.
+    """
+    position, velocity = state[..., :1], state[..., 1:]
+    next_state = torch.cat([position + 0.1 * velocity, velocity + 0.1 * action], dim=-1)
+    return next_state, -(next_state[..., :1] - 1.0).square()
+
+
+def test_grasps_collocation_gives_the_reward_to_the_virtual_states():
+    """Without a sync, the collocation alone: an action's reward comes one step after it, so the
+    reward must reach the virtual states (through the model's state input) for the plan to move."""
+    model = TensorDictModule(double_integrator, in_keys=["observation", "action"], out_keys=["observation", "reward"])
+    env = TransitionModelEnv(model, Unbounded(2), Bounded(-1.0, 1.0, (1,)))
+    planner = GRASPPlanner(env, 20, optim_steps=200, lr_actions=0.05, lr_states=0.02, sync=None, reward_key="reward")
+    result = planner.plan(TensorDict(observation=torch.zeros(2)))
+    zero_return = -20.0  # the position stays at 0, one from the target, for 20 steps
+    assert result.predicted_return > zero_return + 5.0, result.predicted_return

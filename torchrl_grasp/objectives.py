@@ -249,6 +249,12 @@ class RewardObjective(_Objective):
         """Minus the return ``[N]`` (lower is better), detached."""
         return self.rollout_loss(rollout, rewards, done).detach()
 
+    def reward_loss(self, rewards: Tensor, done: Tensor | None = None) -> Tensor:
+        r"""The reward part of GRASP's loss per plan ``[N]``: :math:`-\lambda \sum_t r_t` over the rewards
+        ``[N, T]`` up to the first done step (what GRASP also hands to the virtual states, see
+        :func:`~torchrl_grasp.planners.grasp.collocation_iteration`)."""
+        return -self.reward_weight * self._until_done(rewards, done).sum(1)
+
     @staticmethod
     def _until_done(rewards: Tensor, done: Tensor | None) -> Tensor:
         alive = alive_steps(done)
@@ -268,8 +274,7 @@ class RewardObjective(_Objective):
     ) -> Tensor:
         r""":math:`\sum_k \sum_t \operatorname{mean}_d (\hat s_{t+1} - s_{t+1})^2 - \lambda \sum_t r(\hat s_{t+1})` per plan ``[N]``;
         with ``done`` ``[N, T]``, over the steps up to the first done one."""
-        rewards = self._until_done(rewards.reshape(predicted[0].shape[0], -1), done)
-        loss = -self.reward_weight * rewards.sum(1)
+        loss = self.reward_loss(rewards.reshape(predicted[0].shape[0], -1), done)
         weights = None if done is None else alive_steps(done).to(predicted[0].dtype)
         for pred, states in zip(predicted, virtual):
             loss = loss + collocation_loss(pred, states, None, 0.0, weights)

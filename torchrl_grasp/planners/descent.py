@@ -22,9 +22,14 @@ def plan_variable(value: Tensor) -> Tensor:
     return value.detach().clone(memory_format=torch.contiguous_format).requires_grad_()
 
 
-def descend(optimizer: torch.optim.Optimizer, loss: Tensor, variables: Sequence[Tensor]) -> None:
+def descend(
+    optimizer: torch.optim.Optimizer,
+    loss: Tensor,
+    variables: Sequence[Tensor],
+    added: Sequence[Tensor | None] | None = None,
+) -> None:
     """Sets each of ``variables`` (contiguous leaves, see :func:`plan_variable`) its gradient of
-    ``loss.sum()``, contiguous, and takes one ``optimizer`` step.
+    ``loss.sum()``, contiguous, plus its tensor in ``added`` (if any), and takes one ``optimizer`` step.
 
     ``torch.autograd.grad`` returns each gradient with the strides the model's backward gave
     it: a slice of the gradient of ``torch.cat([state, action], -1)`` (strides ``(120, 6, 1)``
@@ -56,10 +61,10 @@ def descend(optimizer: torch.optim.Optimizer, loss: Tensor, variables: Sequence[
             "tensors). Gradient planners need that gradient; make the model differentiable, or plan with "
             "GoalCEMPlanner, which needs none."
         ) from error
-    for variable, gradient in zip(variables, gradients):
+    for variable, gradient, extra in zip(variables, gradients, added or [None] * len(variables)):
         if not variable.is_contiguous():
             raise ValueError(
                 f"descend needs contiguous variables (see plan_variable), got strides {variable.stride()}."
             )
-        variable.grad = gradient.contiguous()
+        variable.grad = gradient.contiguous() if extra is None else gradient + extra
     optimizer.step()

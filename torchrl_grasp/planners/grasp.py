@@ -71,7 +71,9 @@ class GRASPPlanner(GoalPlanner):
                   - \lambda \sum_{t=0}^{T-1} r\big(F(\bar s_t, a_t)\big)
 
     with :math:`\lambda` = ``reward_weight``. The dynamics part still goes through the fused
-    op and the reward reaches the actions through the model's action input only; no virtual
+    op, with its stop-gradient; the reward's gradient reaches the actions and, one step through
+    the model's state input, the virtual states (an action's reward often comes a step or more
+    after it, through the state it sets: without this the plan would be myopic); no virtual
     state is pinned. Syncs take Adam steps on minus the serial rollout's return
     (:math:`-\sum_t r(s_{t+1})`), plans are ranked by that return, ``stop_distance`` does not
     apply, and :attr:`PlanResult.predicted_return` holds the best plan's return
@@ -301,6 +303,13 @@ def collocation_iteration(
     leaves ``[N, T, *F_k]`` in the problem's state-key order), in place: the batched model call, the
     objective's collocation loss, one optimiser step, noise and bounds. No TensorDict is read here.
 
+    By reward (``objective.uses_reward``), the reward's gradient also reaches the virtual states,
+    one step through the model's state input: the dynamics term's gradient stops there (GRASP's
+    stop-gradient), the reward's does not, so each virtual state climbs the next step's reward
+    and the dynamics term pulls the actions after it. Without it the reward reaches the actions
+    one step ahead only, and the plan is myopic (``docs/tuning.md``, reward section). It costs a
+    second backward pass of the same graph.
+
     Returns the loss per plan ``[N]`` (detached).
     """
     problem = context.problem
@@ -309,18 +318,28 @@ def collocation_iteration(
         torch.cat([start.unsqueeze(1), states[:, :-1].detach() if stop_gradient else states[:, :-1]], dim=1)
         for start, states in zip(problem.start_leaves, leaves)
     ]
+    reward_to_states = stop_gradient and problem.objective.uses_reward
+    if reward_to_states:
+        inputs = [x.requires_grad_() for x in inputs]  # leaves of their own: the reward's path to the states
     prediction = context.step(
         [x.reshape(n * horizon, *x.shape[2:]) for x in inputs],
         actions.reshape(n * horizon, *context.action_shape),
     )
+    done = None if prediction.done is None else prediction.done.reshape(n, horizon)
     loss = problem.objective.collocation_loss(
         [pred.reshape(n, horizon, -1) for pred in prediction.states],
         [states.reshape(n, horizon, -1) for states in leaves],
         prediction.reward,
         goal_weight,
-        None if prediction.done is None else prediction.done.reshape(n, horizon),
+        done,
     )
-    descend(optimizer, loss, [*leaves, actions])
+    added = None
+    if reward_to_states:
+        reward_loss = problem.objective.reward_loss(prediction.reward.reshape(n, horizon), done).sum()
+        if reward_loss.requires_grad:  # (else descend says the model is not differentiable)
+            through = torch.autograd.grad(reward_loss, inputs, retain_graph=True, allow_unused=True)
+            added = [*map(_onto_virtual_states, through), None]  # nothing added to the actions' gradient
+    descend(optimizer, loss, [*leaves, actions], added)
     with torch.no_grad():
         for states, goal in zip(leaves, problem.objective.goal_leaves):
             if noise_std > 0:
@@ -329,6 +348,14 @@ def collocation_iteration(
                 states[:, -1] = goal
         actions.copy_(context.clamp(actions))
     return loss.detach()
+
+
+def _onto_virtual_states(gradient: Tensor | None) -> Tensor | None:
+    """A gradient w.r.t. the model's state inputs ``[N, T, *F]`` (``s_0 .. s_{T-1}``) as one w.r.t. the
+    virtual states ``s_1 .. s_T``: shifted by one step, zero for ``s_T`` (``None`` stays ``None``)."""
+    if gradient is None:
+        return None
+    return torch.cat([gradient[:, 1:], torch.zeros_like(gradient[:, :1])], dim=1)
 
 
 def _along_time(values: Tensor, like: Tensor) -> Tensor:
