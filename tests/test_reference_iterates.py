@@ -217,3 +217,60 @@ def test_gradient_planner_losses_equal_the_per_step_reference(case):
     losses = reference_shooting(step, {key: start[key] for key in keys}, goal_of(start), 30, 0.05, dtype)
     torch.testing.assert_close(result.loss_history, losses, **TOLERANCE[dtype])
     assert losses[-1] < 0.95 * losses[0]  # the actions moved
+
+
+class RewardingCatMLP(CatMLP):
+    """``CatMLP``'s next state, and the reward ``-|s' - 0.3|^2`` of it."""
+
+    def forward(self, state, action):
+        next_state = super().forward(state, action)
+        return next_state, -(next_state - 0.3).square().sum(-1, keepdim=True)
+
+
+def reference_grasp_by_reward(model, start, iterations, dtype):
+    """GRASP by reward without noise or sync, one model call per time step and term: the dynamics
+    term from the stop-gradient state, the reward from the virtual state itself (its gradient
+    reaches it one step through the model's state input)."""
+    actions = torch.zeros(HORIZON, 2, dtype=dtype)
+    with torch.no_grad():
+        state, path = start, []
+        for t in range(HORIZON):
+            state, _ = model(state, actions[t])
+            path.append(state)
+    virtual = torch.stack(path)
+    state_adam, action_adam, losses = HandAdam(LR_STATES), HandAdam(LR_ACTIONS), []
+    for _ in range(iterations):
+        actions.requires_grad_(True)
+        virtual.requires_grad_(True)
+        loss = 0.0
+        for t in range(HORIZON):
+            previous = start if t == 0 else virtual[t - 1]
+            predicted, _ = model(previous.detach(), actions[t])
+            _, reward = model(previous, actions[t])
+            loss = loss + (predicted - virtual[t]).square().mean() - reward.sum()
+        state_gradient, action_gradient = torch.autograd.grad(loss, [virtual, actions])
+        state_adam.steps += 1
+        action_adam.steps += 1
+        with torch.no_grad():
+            virtual = state_adam.update("states", virtual, state_gradient)
+            actions = action_adam.update("actions", actions, action_gradient).clamp(-1.0, 1.0)
+        losses.append(loss.detach())
+    return actions, virtual, torch.stack(losses)
+
+
+@pytest.mark.parametrize("iterations", [1, 5, 40])
+def test_grasp_by_reward_iterates_equal_the_per_step_reference(iterations):
+    model = RewardingCatMLP().to(DTYPE).requires_grad_(False)
+    module = TensorDictModule(model, in_keys=["observation", "action"], out_keys=["observation", "reward"])
+    env = TransitionModelEnv(module, Unbounded(4, dtype=DTYPE), ACTIONS)
+    start = torch.linspace(-0.5, 0.5, 4, dtype=DTYPE)
+    planner = GRASPPlanner(
+        env, HORIZON, optim_steps=iterations, lr_states=LR_STATES, lr_actions=LR_ACTIONS,
+        state_noise_std=0.0, sync=None, warm_start=False, reward_key="reward",
+    )  # fmt: skip
+    result = planner.plan(TensorDict(observation=start))
+    actions, virtual, losses = reference_grasp_by_reward(model, start, iterations, DTYPE)
+    torch.testing.assert_close(result.loss_history, losses, **TOLERANCE[DTYPE])
+    torch.testing.assert_close(result.actions, actions, **TOLERANCE[DTYPE])
+    torch.testing.assert_close(result.virtual_states["observation"][1:], virtual, **TOLERANCE[DTYPE])
+    assert actions.abs().max() > 0.04
