@@ -91,10 +91,9 @@ def ended_states(rollout: TensorDictBase, done: Tensor | None) -> TensorDictBase
     """
     if done is None:
         return rollout[:, -1]
-    steps = done.shape[1]
-    first = torch.where(done.any(1), done.to(torch.int64).argmax(1) + 1, steps)
-    rows = torch.arange(rollout.batch_size[0], device=first.device)
-    return rollout.apply(lambda leaf: leaf[rows, first], batch_size=rollout.batch_size[:1])
+    ended = alive_steps(done).sum(1)  # the alive steps: the index of the state after the last of them
+    rows = torch.arange(rollout.batch_size[0], device=ended.device)
+    return rollout.apply(lambda leaf: leaf[rows, ended], batch_size=rollout.batch_size[:1])
 
 
 def _absorbed(predicted: Sequence[Tensor], virtual: Sequence[Tensor], alive: Tensor):
