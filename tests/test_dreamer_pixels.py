@@ -145,7 +145,8 @@ def test_grasp_and_torchrl_cem_raise_the_learned_return_on_the_dreamer_env(tmp_p
     for _ in range(10):
         action = cem(latent.clone())["action"]
         assert action.shape == (2,) and bool(action.abs().max() <= 1)
-        (state, belief), reward = step.with_reward([latent["state"][None], latent["belief"][None]], action[None])
+        prediction = step.predict([latent["state"][None], latent["belief"][None]], action[None], with_reward=True)
+        (state, belief), reward = prediction.states, prediction.reward
         latent, cem_return = TensorDict(state=state[0], belief=belief[0]), cem_return + float(reward)
     assert cem_return > zero_return + 0.05, (cem_return, zero_return)
 

@@ -83,7 +83,7 @@ class WorldModelStep:
         state_keys (sequence of NestedKey): the state, in a fixed order.
         action_key (NestedKey): where the action goes.
         reward_key (NestedKey, optional): where the model writes its reward, for
-            :meth:`with_reward`.
+            :meth:`predict` with ``with_reward``.
         reward_transform (callable, optional): applied to each predicted reward (an env's
             ``RewardScaling``, see :func:`~torchrl_grasp.world_models.transformed.model_based_env`).
 
@@ -178,21 +178,6 @@ class WorldModelStep:
         """Next states, one tensor per state key, for ``states`` ``[N, *F_k]`` and ``action`` ``[N, *A]``."""
         return self.predict(states, action).states
 
-    def with_reward(self, states: Sequence[Tensor], action: Tensor) -> tuple[list[Tensor], Tensor]:
-        """Next states and the reward the model writes at ``reward_key``, summed to ``[N]``.
-
-        Examples:
-            >>> import torch
-            >>> from tensordict.nn import TensorDictModule
-            >>> model = TensorDictModule(
-            ...     lambda s, a: (s + a, (s + a).sum(-1, keepdim=True)), in_keys=["s", "action"], out_keys=["s", "r"]
-            ... )
-            >>> WorldModelStep(model, ["s"], "action", reward_key="r").with_reward([torch.zeros(2, 3)], torch.ones(2, 3))[1]
-            tensor([3., 3.])
-        """
-        prediction = self.predict(states, action, with_reward=True)
-        return prediction.states, prediction.reward
-
     def predict(
         self, states: Sequence[Tensor], action: Tensor, *, with_reward: bool = False, step: int | None = None
     ) -> Prediction:
@@ -206,6 +191,13 @@ class WorldModelStep:
             >>> model = TensorDictModule(lambda s, a: (s + a, s + a > 1), in_keys=["s", "action"], out_keys=["s", "done"])
             >>> WorldModelStep(model, ["s"], "action").predict([torch.tensor([[0.0], [0.5]])], torch.full((2, 1), 0.6)).done
             tensor([False,  True])
+            >>> rewarding = TensorDictModule(
+            ...     lambda s, a: (s + a, (s + a).sum(-1, keepdim=True)), in_keys=["s", "action"], out_keys=["s", "r"]
+            ... )
+            >>> WorldModelStep(rewarding, ["s"], "action", reward_key="r").predict(
+            ...     [torch.zeros(2, 3)], torch.ones(2, 3), with_reward=True
+            ... ).reward
+            tensor([3., 3.])
         """
         if self._noise_seed is not None:
             self._reseed(step)
