@@ -9,7 +9,7 @@ from torchrl.envs.model_based import ModelBasedEnvBase
 from torchrl.modules.planners import CEMPlanner, MPPIPlanner
 
 from torchrl_grasp import CollocationPlanner, GradientPlanner, TransitionModelEnv
-from torchrl_grasp.planners import GoalCEMPlanner, GoalMPPIPlanner
+from torchrl_grasp.planners import GoalCEMPlanner, GoalICEMPlanner, GoalMPPIPlanner
 
 ACTIONS = Bounded(-1.0, 1.0, (2,))
 
@@ -44,6 +44,10 @@ BASELINES = {
     ),
     "cem": lambda env, **kw: GoalCEMPlanner(env, 12, optim_steps=8, num_candidates=100, top_k=10, **kw),
     "mppi": lambda env, **kw: GoalMPPIPlanner(env, 12, optim_steps=8, num_candidates=100, top_k=10, **kw),
+    "mppi-relative": lambda env, **kw: GoalMPPIPlanner(
+        env, 12, optim_steps=8, num_candidates=100, top_k=10, temperature=10.0, relative_temperature=True, **kw
+    ),
+    "icem": lambda env, **kw: GoalICEMPlanner(env, 12, optim_steps=8, num_candidates=100, top_k=10, **kw),
 }
 
 

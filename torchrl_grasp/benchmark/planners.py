@@ -13,6 +13,7 @@ from torchrl.modules.planners import CEMPlanner
 from torchrl_grasp.planners import (
     CollocationPlanner,
     GoalCEMPlanner,
+    GoalICEMPlanner,
     GoalMPPIPlanner,
     GradientPlanner,
     GRASPPlanner,
@@ -24,7 +25,10 @@ PlannerFactory = Callable[..., object]
 # name -> (class, settings). ``optim_steps`` is each planner's iteration count, the knob that
 # ``--budget`` turns. GRASP's learning rates are those its tests and the wall world taught (the
 # method's defaults oscillate on unit-scale states, see the README); GD's learning rate was
-# tuned on WallDoor (see docs/benchmarks.md); CEM is DINO-WM's Push-T setting. ``torchrl-cem`` is
+# tuned on WallDoor (see docs/benchmarks.md); CEM is DINO-WM's Push-T setting; iCEM is Pinneri et
+# al.'s at CEM's population (300 decaying by 1.25, 30 elites, 30% kept, beta = 2) with CEM's initial
+# spread of 1 (10/16 on WallDoor at H=60 against 8/16 with the paper's 0.5); MPPI weighs its
+# elites e^10 : 1 best to worst (its temperature per spread of the scores). ``torchrl-cem`` is
 # TorchRL's own CEMPlanner at the same setting, as TorchRL users have it: it ranks by the env's
 # reward summed over the horizon (TransitionModelEnv's: minus the distance at every step), draws
 # from the global RNG and returns the first action only, so the benchmark runs it in MPC only.
@@ -39,14 +43,18 @@ SETTINGS: dict[str, tuple[type, dict]] = {
         dict(optim_steps=300, lr_states=0.01, lr_actions=0.05, num_restarts=8, warm_start=False),
     ),
     "cem": (GoalCEMPlanner, dict(optim_steps=30, num_candidates=300, top_k=30)),
-    "mppi": (GoalMPPIPlanner, dict(optim_steps=30, num_candidates=300, top_k=30, temperature=1.0)),
+    "icem": (GoalICEMPlanner, dict(optim_steps=30, num_candidates=300, top_k=30, init_std=1.0)),
+    "mppi": (
+        GoalMPPIPlanner,
+        dict(optim_steps=30, num_candidates=300, top_k=30, temperature=10.0, relative_temperature=True),
+    ),
     "torchrl-cem": (CEMPlanner, dict(optim_steps=30, num_candidates=300, top_k=30)),
 }
 
 #: The planners that return the first action of a plan only: MPC only.
 FIRST_ACTION_ONLY = ("torchrl-cem",)
 
-QUICK_STEPS = {"grasp": 40, "gd": 40, "collocation": 40, "cem": 4, "mppi": 4, "torchrl-cem": 4}
+QUICK_STEPS = {"grasp": 40, "gd": 40, "collocation": 40, "cem": 4, "icem": 4, "mppi": 4, "torchrl-cem": 4}
 
 # The package's planners stop once their rollout through the model ends within this fraction of
 # the real env's success radius (the rest of the radius absorbs the model's error). TorchRL's

@@ -5,7 +5,7 @@ from torchrl_grasp.planners.gradient import GradientPlanner
 from torchrl_grasp.planners.grasp import GRASPPlanner
 from torchrl_grasp.planners.problem import PlanningProblem, read_problem
 from torchrl_grasp.planners.result import PlanResult
-from torchrl_grasp.planners.sampling import GoalCEMPlanner, GoalMPPIPlanner
+from torchrl_grasp.planners.sampling import GoalCEMPlanner, GoalICEMPlanner, GoalMPPIPlanner, Population
 from torchrl_grasp.planners.syncs import CEMSync, GDSync
 
 __all__ = [
@@ -13,10 +13,12 @@ __all__ = [
     "CollocationPlanner",
     "GDSync",
     "GoalCEMPlanner",
+    "GoalICEMPlanner",
     "GoalMPPIPlanner",
     "GRASPPlanner",
     "GradientPlanner",
     "PlanResult",
     "PlanningProblem",
+    "Population",
     "read_problem",
 ]

@@ -314,13 +314,20 @@ class GoalPlanner(MPCPlannerBase):
         )
 
     def _result(
-        self, context: PlanContext, best: BestPlan, history: Tensor, iterations: int, status: Status
+        self,
+        context: PlanContext,
+        best: BestPlan,
+        history: Tensor,
+        iterations: int,
+        status: Status,
+        remember: Mapping[str, Tensor] | None = None,
     ) -> PlanResult:
-        """The best plan per batch element (over restarts); remembered for the next warm start."""
+        """The best plan per batch element (over restarts); remembered for the next warm start,
+        with ``remember``'s entries ``[N, T, ...]`` (shifted with the plan)."""
         problem = context.problem
         index = problem.best_restart(best.score)
         plan = TensorDict(
-            actions=best.actions, virtual_states=best.virtual, batch_size=best.actions.shape[:2]
+            actions=best.actions, virtual_states=best.virtual, **(remember or {}), batch_size=best.actions.shape[:2]
         )
         self._previous = (problem.batch_shape, plan, getattr(problem.objective, "goal", None))
         states = torch.cat([problem.start.unsqueeze(1), best.virtual], dim=1)
@@ -331,6 +338,7 @@ class GoalPlanner(MPCPlannerBase):
             rollout=problem.pick(best.rollout, index),
             loss_history=history.reshape(-1, *problem.batch_shape, restarts).mean(-1),
             model_calls=context.model_calls,
+            model_transitions=context.model_transitions / problem.num_plans,
             iterations=iterations,
             status=status,
             restart=index,

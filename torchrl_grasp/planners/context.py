@@ -31,6 +31,8 @@ class PlanContext:
         warm_start_shift (int): steps of the previous plan executed since it was made; the warm
             start drops that many. Defaults to ``1``.
         model_calls (int): batched world-model calls so far (a serial rollout counts ``T``).
+        model_transitions (int): transitions predicted so far, summed over the calls' batches
+            (a rollout of ``K`` candidates per plan counts ``N * K * T``).
     """
 
     problem: PlanningProblem
@@ -43,6 +45,7 @@ class PlanContext:
     generator: torch.Generator
     warm_start_shift: int = 1
     model_calls: int = field(default=0)
+    model_transitions: int = field(default=0)
 
     @property
     def objective(self):
@@ -69,6 +72,7 @@ class PlanContext:
         """One batched world-model call through the objective: its
         :class:`~torchrl_grasp.world_models.step.Prediction` (next states per key, rewards, done flags)."""
         self.model_calls += 1
+        self.model_transitions += actions.numel() // max(1, self.action_shape.numel())
         return self.objective.step(self.model_step, states, actions)
 
     def rollout(self, actions: Tensor, problem: PlanningProblem | None = None):
@@ -76,6 +80,7 @@ class PlanContext:
         done flags ``[N, T]`` (each ``None`` where the objective needs none or the model writes none)."""
         problem = problem or self.problem
         self.model_calls += actions.shape[1]
+        self.model_transitions += actions.numel() // max(1, self.action_shape.numel())
         return problem.objective.rollout(self.model_step, problem.start, actions)
 
     def scored_rollout(self, actions: Tensor, problem: PlanningProblem | None = None):

@@ -7,7 +7,7 @@ default), :class:`CEMSync`, or ``None`` (the rollout is evaluated at the end onl
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from tensordict import TensorDictBase
@@ -15,7 +15,7 @@ from torch import Tensor
 
 from torchrl_grasp.planners.best import BestPlan
 from torchrl_grasp.planners.context import PlanContext
-from torchrl_grasp.planners.sampling import elite_mean, sample_search
+from torchrl_grasp.planners.sampling import Population, elite_mean, sample_search
 from torchrl_grasp.planners.shooting import shoot
 
 
@@ -62,10 +62,15 @@ class CEMSync:
     sampling standard deviation of step ``t`` is ``std * drift_t / mean_t(drift_t)``, where
     ``drift_t`` is the RMS gap between the virtual state :math:`s_{t+1}` and the rollout's, so
     the search widens where collocation and the model disagree (the authors' CEM refinement).
+    ``population`` draws the candidates as :class:`~torchrl_grasp.planners.GoalCEMPlanner` does:
+    ``Population.icem()`` makes the sync an iCEM search (coloured noise, kept elites, a shrinking
+    population), the same code as :class:`~torchrl_grasp.planners.GoalICEMPlanner`'s.
 
     Examples:
         >>> CEMSync(iterations=5, samples=64, top_k=8)
-        CEMSync(every=50, iterations=5, std=0.05, samples=64, top_k=8)
+        CEMSync(every=50, iterations=5, std=0.05, samples=64, top_k=8, population=Population(noise_beta=0.0, decay=1.0, keep_elites=0.0, momentum=0.0, mean_last=False))
+        >>> CEMSync(population=Population.icem()).population.noise_beta
+        2.0
         >>> CEMSync(samples=8, top_k=16)
         Traceback (most recent call last):
         ValueError: CEMSync: top_k=16 exceeds samples=8.
@@ -76,6 +81,7 @@ class CEMSync:
     std: float = 0.05
     samples: int = 64
     top_k: int = 8
+    population: Population = field(default_factory=Population)
 
     def __post_init__(self):
         _check_positive_int(
@@ -87,6 +93,8 @@ class CEMSync:
             raise ValueError(f"CEMSync: top_k={self.top_k} exceeds samples={self.samples}.")
         if not self.std > 0:
             raise ValueError(f"CEMSync: std must be a positive float, got {self.std!r}.")
+        if not isinstance(self.population, Population):
+            raise TypeError(f"CEMSync: population must be a Population, got {type(self.population).__name__}.")
 
     @torch.no_grad()
     def __call__(
@@ -100,7 +108,7 @@ class CEMSync:
         drift = torch.stack(list(gap.values(True, True))).sum(0).sqrt()
         std = self.std * drift / (drift.mean(-1, keepdim=True) + 1e-8)
         std = std.reshape(n, horizon, *[1] * len(action_shape)).expand(n, horizon, *action_shape)
-        _, mean = sample_search(
+        search = sample_search(
             context,
             actions.detach(),
             std,
@@ -109,10 +117,11 @@ class CEMSync:
             top_k=self.top_k,
             refit=elite_mean,
             best=best,
+            population=self.population,
             virtual=virtual,
             keep_mean=True,  # the current actions are always a candidate
         )
-        actions.copy_(mean)  # GRASP goes on from the refitted mean
+        actions.copy_(search.mean)  # GRASP goes on from the refitted mean
 
 
 _UNSET = object()
