@@ -178,6 +178,27 @@ def test_k_step_training_lowers_the_k_step_loss(small_data):
     assert losses[-10:].mean() < 0.3 * losses[:10].mean()
 
 
+@pytest.mark.parametrize("rollout_steps, clipped", [(1, False), (4, True)])
+def test_only_the_multi_step_loss_has_its_gradient_clipped(small_data, monkeypatch, rollout_steps, clipped):
+    """Backpropagation through k model steps explodes as BPTT does (rollout_steps=4 diverged on
+    PointMaze unclipped); the one-step loss has no such path and trains as before."""
+    norms = []
+    real_clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda p, n: norms.append(n) or real_clip(p, n))
+    model = ResidualMLP(2, 2, NetworkConfig(hidden_size=16, num_layers=1))
+    train_model(model, small_data[0], TrainingConfig(steps=5, batch_size=16, rollout_steps=rollout_steps), progress=False)
+    assert norms == ([1.0] * 5 if clipped else [])
+
+
+def test_a_model_worse_than_predicting_no_change_is_named(small_data, small_model):
+    _, validation = small_data
+    report = validate(small_model, validation)
+    assert report.no_change_error[10] > 5 * report.open_loop_error[10]  # a trained model clears the bar
+    assert report.worse_than_no_change() == []
+    with pytest.warns(RuntimeWarning, match="worse than no change at 1, 10, 50 steps"):
+        validate(lambda state, action: state + 0.5, validation)  # drifts off
+
+
 def test_ensemble_forward_is_the_mean_of_a_loop_over_members():
     config = NetworkConfig(hidden_size=8, num_layers=2, num_members=3, fourier_features=2)
     model = ResidualMLP(2, 2, config, generator=torch.Generator().manual_seed(3))

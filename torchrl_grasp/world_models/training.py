@@ -12,6 +12,10 @@ from torchrl_grasp.world_models.data import TransitionData
 from torchrl_grasp.world_models.mlp import ResidualMLP
 
 
+#: The gradient norm the k-step loss (``rollout_steps > 1``) is clipped to.
+MULTI_STEP_MAX_GRAD_NORM = 1.0
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """How to fit the model.
@@ -21,7 +25,12 @@ class TrainingConfig:
         batch_size (int): windows per step and per ensemble member. Defaults to ``512``.
         lr (float): initial learning rate, cosine-annealed to ``lr / 20``. Defaults to ``1e-3``.
         rollout_steps (int): :math:`k` of the k-step open-loop loss; ``1`` is the one-step loss.
-            Defaults to ``1``.
+            With :math:`k > 1` the gradient flows back through :math:`k` model steps, and its norm
+            is clipped to :data:`MULTI_STEP_MAX_GRAD_NORM` (the cure of backpropagation through
+            time): unclipped, ``rollout_steps=4`` at the point-mass recipe's learning rate diverged
+            on PointMaze (held-out one-step error 355 against 0.44 for predicting no change);
+            clipped, it fit better than the one-step loss (0.21 against 0.30, and 1.3 against 2.0
+            at 50 steps). Defaults to ``1``.
         weight_decay (float): AdamW's decoupled weight decay. Defaults to ``0.0``.
         input_noise_std (float): Gaussian noise added to the start state of every window, in units
             of the state change's std per dimension, while the targets stay the real next states
@@ -143,6 +152,8 @@ def train_model(
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if config.rollout_steps > 1:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), MULTI_STEP_MAX_GRAD_NORM)
         optimizer.step()
         schedule.step()
         losses[step] = loss.detach()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -101,11 +103,14 @@ class ValidationReport:
         disagreement (float): the mean one-step ensemble disagreement (zero for one network).
         num_transitions (int): held-out transitions.
         num_trajectories (int): held-out trajectories.
+        no_change_error (dict[int, float]): horizon ``k`` -> the error of predicting that the
+            state does not change: the bar a model must clear (``{}`` in reports cached before it).
 
     Examples:
-        >>> report = ValidationReport(1e-4, open_loop_error={1: 0.01, 10: 0.08}, num_trajectories=3)
-        >>> report.open_loop_error[10]
-        0.08
+        >>> report = ValidationReport(1e-4, open_loop_error={1: 0.01, 10: 0.08}, num_trajectories=3,
+        ...                           no_change_error={1: 0.05, 10: 0.5})
+        >>> report.open_loop_error[10], report.worse_than_no_change()
+        (0.08, [])
         >>> print(report)  # how load_or_train's callers print it
         metric                 value
         ---------------------  ---------
@@ -113,6 +118,8 @@ class ValidationReport:
         open-loop error @ 1    1.000e-02
         open-loop error @ 10   8.000e-02
         ensemble disagreement  0.000e+00
+        no-change error @ 1    5.000e-02
+        no-change error @ 10   5.000e-01
         (0 transitions in 3 held-out trajectories)
     """
 
@@ -121,11 +128,19 @@ class ValidationReport:
     disagreement: float = 0.0
     num_transitions: int = 0
     num_trajectories: int = 0
+    no_change_error: dict[int, float] = field(default_factory=dict)
+
+    def worse_than_no_change(self) -> list[int]:
+        """The horizons at which the model's error exceeds predicting no change (or is not finite);
+        horizons longer than every held-out trajectory (``nan`` for both) are not judged."""
+        bar = {k: error for k, error in self.no_change_error.items() if math.isfinite(error)}
+        return [k for k, error in sorted(self.open_loop_error.items()) if k in bar and not error <= bar[k]]
 
     def __str__(self) -> str:
         rows = [("one-step MSE", self.one_step_mse)]
         rows += [(f"open-loop error @ {k}", error) for k, error in sorted(self.open_loop_error.items())]
         rows += [("ensemble disagreement", self.disagreement)]
+        rows += [(f"no-change error @ {k}", error) for k, error in sorted(self.no_change_error.items())]
         width = max(len(name) for name, _ in rows)
         lines = [f"{'metric':<{width}}  value", f"{'-' * width}  ---------"]
         lines += [f"{name:<{width}}  {value:.3e}" for name, value in rows]
@@ -138,6 +153,8 @@ def validate(model: Model, data: TransitionData, horizons: Sequence[int] = HORIZ
     """The :class:`ValidationReport` of ``model`` on held-out ``data``.
 
     ``disagreement`` is read from ``model.disagreement(state, action)`` where the model has one.
+    A model whose open-loop error exceeds predicting no change, at any horizon, gets a
+    ``RuntimeWarning`` (:func:`warn_if_worse_than_no_change`).
 
     Examples:
         >>> import torch
@@ -150,11 +167,13 @@ def validate(model: Model, data: TransitionData, horizons: Sequence[int] = HORIZ
         open-loop error @ 1    5.000e-01
         open-loop error @ 3    1.500e+00
         ensemble disagreement  0.000e+00
+        no-change error @ 1    1.000e+00
+        no-change error @ 3    3.000e+00
         (5 transitions in 1 held-out trajectories)
     """
     one_step = (model(data.states, data.actions) - data.next_states).square().mean().item()
     disagreement = getattr(model, "disagreement", None)
-    return ValidationReport(
+    report = ValidationReport(
         one_step_mse=one_step,
         open_loop_error=open_loop_errors(model, data, horizons),
         disagreement=disagreement(data.states, data.actions).mean().item()
@@ -162,4 +181,39 @@ def validate(model: Model, data: TransitionData, horizons: Sequence[int] = HORIZ
         else 0.0,
         num_transitions=len(data),
         num_trajectories=data.num_trajectories,
+        no_change_error=open_loop_errors(_no_change, data, horizons),
     )
+    warn_if_worse_than_no_change(report)
+    return report
+
+
+def warn_if_worse_than_no_change(report: ValidationReport, stacklevel: int = 3) -> None:
+    """Warns when ``report``'s model predicts worse than no change at some horizon: it has not
+    learned the dynamics, and planning on it plans on noise.
+
+    Examples:
+        >>> import warnings
+        >>> bad = ValidationReport(1.0, open_loop_error={1: 3.0, 50: 1e5}, no_change_error={1: 0.1, 50: 2.0})
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     warn_if_worse_than_no_change(bad)
+        >>> print(caught[0].message)  # doctest: +NORMALIZE_WHITESPACE
+        The world model predicts worse than no change at 1, 50 steps (open-loop error 3 vs 0.1, 1e+05 vs 2 for
+        a model that predicts no change): it has not learned the dynamics. Train with rollout_steps=1, a lower
+        lr or more steps, and check the data.
+    """
+    worse = report.worse_than_no_change()
+    if not worse:
+        return
+    pairs = ", ".join(f"{report.open_loop_error[k]:.3g} vs {report.no_change_error[k]:.3g}" for k in worse)
+    warnings.warn(
+        f"The world model predicts worse than no change at {', '.join(map(str, worse))} steps (open-loop error "
+        f"{pairs} for a model that predicts no change): it has not learned the dynamics. Train with "
+        "rollout_steps=1, a lower lr or more steps, and check the data.",
+        RuntimeWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def _no_change(state: Tensor, action: Tensor) -> Tensor:
+    return state
