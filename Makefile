@@ -5,8 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 # pusht (gym-pusht: pymunk, pygame, opencv-python, shapely; all wheels) lets `make test` run the
-# Push-T tests instead of skipping them: about 40 s more on one core.
-EXTRAS ?= test,triton,docs,pusht
+# Push-T tests instead of skipping them: about 40 s more on one core. robotics (gymnasium-robotics,
+# mujoco) runs the PointMaze tests of the generic gymnasium path.
+EXTRAS ?= test,triton,docs,pusht,robotics
 
 .PHONY: setup demo test bench clean
 

@@ -207,14 +207,15 @@ def main(argv=None) -> dict:
     rows = {name: [] for name in args.planners}
     first_paths = {}
     began = time.perf_counter()
-    for index, (start, goal) in enumerate(tasks, 1):
+    for index, task in enumerate(tasks, 1):
+        start, goal = task.start, task.goal
         for name in args.planners:
 
             def factory(name=name):
                 iterations = QUICK_STEPS[name] if args.quick else None  # None: the published settings
                 return make_planner(name, learned.env, args.horizon, optim_steps=iterations, seed=args.seed)
 
-            episode = run_episode(real_env, factory, start, goal, args.horizon)
+            episode = run_episode(real_env, factory, task, args.horizon)
             states = physical_state(episode.path.double().numpy())
             final = states[-1]
             row = {
@@ -251,7 +252,7 @@ def main(argv=None) -> dict:
             f"{statistics.mean(r['plan_seconds'] for r in results):6.2f}"
         )
     figure = args.out / "pusht.png"
-    plot_task(tasks[0][0], tasks[0][1], first_paths, figure, args.horizon)
+    plot_task(tasks[0].start, tasks[0].goal, first_paths, figure, args.horizon)
     print(f"wrote {figure}")
     return rows
 

@@ -7,7 +7,7 @@ from torchrl.data import Bounded, Unbounded
 
 from torchrl_grasp import TransitionModelEnv
 from torchrl_grasp.benchmark.__main__ import main
-from torchrl_grasp.benchmark.episodes import run_episode
+from torchrl_grasp.benchmark.episodes import Task, run_episode
 from torchrl_grasp.benchmark.planners import make_planner
 from torchrl_grasp.envs import make_env
 
@@ -30,8 +30,7 @@ def episode(name, replan_every, optim_steps):
     return run_episode(
         make_env("WallDoor-v0"),
         lambda: make_planner(name, env, HORIZON, optim_steps=optim_steps, success_radius=0.05),
-        START,
-        GOAL,
+        Task.exact(START, GOAL),
         HORIZON,
         replan_every=replan_every,
     )

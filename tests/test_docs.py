@@ -158,10 +158,14 @@ def test_troubleshooting_names_every_error_message():
     assert not missing, "docs/troubleshooting.md does not name these messages:\n" + "\n".join(missing)
 
 
-@pytest.mark.parametrize("page", ["index.md", "quickstart.md", "world-models.md"])
-def test_code_on_the_guide_pages_runs(page):
+@pytest.mark.parametrize("page", ["index.md", "quickstart.md", "world-models.md", "your-env.md"])
+def test_code_on_the_guide_pages_runs(page, tmp_path, monkeypatch):
     """Every ``python`` block of the page, run in order in one namespace, as a reader would paste them."""
     import torch
+
+    if page == "your-env.md":
+        pytest.importorskip("gymnasium_robotics", reason="pip install -e '.[robotics]'")
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path))  # a page that trains a model keeps it out of the user's cache
 
     blocks = re.findall(r"^```python\n(.*?)^```", (DOCS / page).read_text(), flags=re.S | re.M)
     assert blocks

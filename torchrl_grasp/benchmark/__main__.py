@@ -30,7 +30,6 @@ from torchrl_grasp.benchmark.planners import (
     steps_for_budget,
 )
 from torchrl_grasp.benchmark.suite import SUITE, quick
-from torchrl_grasp.envs import make_env
 
 
 DESCRIPTION = (
@@ -145,13 +144,13 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
         bench_env = quick(SUITE[env_name]) if args.quick else SUITE[env_name]
         view = bench_env.load_view()
         print(f"{env_name}: {view.description}")
-        real_env = make_env(bench_env.env_id, **bench_env.env_kwargs)
+        real_env = bench_env.real_env()
         for horizon in args.horizons:
             tasks = bench_env.sample_tasks(horizon, args.episodes, args.seed)
             for planner_name in args.planners:
                 steps = QUICK_STEPS[planner_name] if args.quick else None
                 if args.budget is not None:
-                    probe = real_env.reset(options={"start": tasks[0][0], "goal": tasks[0][1]})
+                    probe = real_env.reset(**tasks[0].reset)
                     steps = steps_for_budget(
                         planner_name,
                         view.env,
@@ -175,13 +174,12 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
                 for mode in args.mode:
                     episodes = []
                     bar = tqdm(tasks, desc=f"{env_name} H={horizon} {planner_name} {mode}", leave=False)
-                    for start, goal in bar:
+                    for task in bar:
                         episodes.append(
                             run_episode(
                                 real_env,
                                 factory,
-                                start,
-                                goal,
+                                task,
                                 horizon,
                                 replan_every=args.replan_every if mode == "mpc" else None,
                                 view=view,

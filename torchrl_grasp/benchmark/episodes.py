@@ -20,6 +20,32 @@ from torchrl_grasp.planners.result import PlanResult
 from torchrl_grasp.policies import RecedingHorizonPolicy
 
 
+@dataclass(frozen=True)
+class Task:
+    """One episode's task: the real env's ``reset`` keyword arguments, and where it starts and ends.
+
+    Attributes:
+        reset (dict): passed to the real env's ``reset`` (TorchRL forwards them to gymnasium's).
+        start (numpy.ndarray): the start position (nominal where the env's reset adds noise).
+        goal (numpy.ndarray): the goal position (likewise).
+
+    Examples:
+        >>> task = Task.exact([-0.5, 0.5], [0.5, 0.5])  # this package's envs set both exactly
+        >>> task.reset["options"]["goal"], task.start.tolist()
+        (array([0.5, 0.5]), [-0.5, 0.5])
+    """
+
+    reset: dict
+    start: np.ndarray
+    goal: np.ndarray
+
+    @classmethod
+    def exact(cls, start, goal) -> Task:
+        """The task of this package's envs, whose reset takes ``options={"start": ..., "goal": ...}``."""
+        start, goal = np.asarray(start, dtype=np.float64), np.asarray(goal, dtype=np.float64)
+        return cls({"options": {"start": start, "goal": goal}}, start, goal)
+
+
 @dataclass
 class Episode:
     """What one episode measured.
@@ -34,10 +60,13 @@ class Episode:
             for TorchRL's planners, which return no plan.
         final_distance (float): the real env's distance to the goal when the episode ended.
         model_error (float): distance between the model's open-loop prediction of the executed
-            actions and the real final state: the model error along the executed path.
-        path (Tensor, optional): the real env's states from the start to the last one, ``[steps + 1, D]``.
+            actions and the real final position: the model error along the executed path.
+        path (Tensor, optional): the real env's positions from the start to the last one, ``[steps + 1, D]``.
         restart (int): the restart the first plan came from (:attr:`PlanResult.restart
             <torchrl_grasp.PlanResult>`; ``0`` for planners without restarts).
+        model_transitions (float): world-model evaluations of all plans
+            (:attr:`PlanResult.model_transitions <torchrl_grasp.PlanResult>`; for TorchRL's
+            planners, their samples times the horizon and iterations).
 
     Examples:
         >>> episode = Episode(success=False, plan_seconds=1.5, plans=1, model_calls=600,
@@ -57,19 +86,19 @@ class Episode:
     model_error: float
     path: torch.Tensor | None = None
     restart: int = 0
+    model_transitions: float = 0.0
 
 
 def run_episode(
     real_env: EnvBase,
     make_planner: Callable[[], object],
-    start: np.ndarray,
-    goal: np.ndarray,
+    task: Task,
     horizon: int,
     *,
     replan_every: int | None = None,
     view: StateView | PixelView | None = None,
 ) -> Episode:
-    """Plans from ``start`` to ``goal`` and executes for ``horizon`` steps in ``real_env``.
+    """Resets ``real_env`` to ``task``, plans to its goal and executes for ``horizon`` steps there.
 
     ``make_planner()`` builds the episode's planner. A planner of this package acts through a
     :class:`~torchrl_grasp.RecedingHorizonPolicy` with the deadline ``horizon``: open loop
@@ -80,8 +109,8 @@ def run_episode(
     MPC only, replanning at every step over the steps that remain. The episode stops at the real
     env's first success.
 
-    ``view`` says what the planners see of the real env (see :mod:`torchrl_grasp.benchmark.views`);
-    by default the state and goal, on the planner's model env.
+    ``view`` says what the planners see of the real env and where its position and goal are (see
+    :mod:`torchrl_grasp.benchmark.views`); by default the state and goal, on the planner's model env.
 
     Examples:
         >>> from torchrl.data import Bounded, Unbounded
@@ -93,29 +122,30 @@ def run_episode(
         >>> model = TransitionModelEnv(Free(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
         >>> def planner():
         ...     return GradientPlanner(model, 20, optim_steps=50, lr=0.1)
-        >>> real_env, start = make_env("WallDoor-v0"), np.array([-0.5, -0.5])
-        >>> episode = run_episode(real_env, planner, start, np.array([-0.5, 0.0]), 20)
+        >>> real_env, start = make_env("WallDoor-v0"), [-0.5, -0.5]
+        >>> episode = run_episode(real_env, planner, Task.exact(start, [-0.5, 0.0]), 20)
         >>> episode.success, episode.plans, episode.path.shape  # it stops at the first success
         (True, 1, torch.Size([19, 2]))
-        >>> run_episode(real_env, planner, start, np.array([-0.5, 0.0]), 20, replan_every=5).plans
+        >>> run_episode(real_env, planner, Task.exact(start, [-0.5, 0.0]), 20, replan_every=5).plans
         4
-        >>> across = run_episode(real_env, planner, start, np.array([0.3, -0.5]), 20)  # through the wall
+        >>> across = run_episode(real_env, planner, Task.exact(start, [0.3, -0.5]), 20)  # through the wall
         >>> across.success, across.path[-1].tolist(), round(across.model_error, 2)  # stopped at its face
         (False, [-0.02500000037252903, -0.5], 0.33)
     """
     planner = make_planner()
     view = view if view is not None else StateView(planner.env)
     plans: list[tuple[TensorDictBase, PlanResult | None]] = []
-    model_calls = 0
+    model_calls, model_transitions = 0, 0.0
 
-    def record(problem: TensorDictBase, result: PlanResult | None, calls: int) -> None:
-        nonlocal model_calls
+    def record(problem: TensorDictBase, result: PlanResult | None, calls: int, transitions: float) -> None:
+        nonlocal model_calls, model_transitions
         plans.append((problem, result))
         model_calls += calls
+        model_transitions += transitions
 
     act = _policy(planner, horizon, replan_every, record)
-    td = real_env.reset(options={"start": start, "goal": goal})
-    executed, path = [], [td["observation"]]
+    td = real_env.reset(**task.reset)
+    executed, path = [], [view.position(td)]
     plan_seconds, problem, success = 0.0, None, False
     while len(executed) < horizon and not success:
         begin = time.perf_counter()
@@ -126,8 +156,8 @@ def run_episode(
         executed.append(action)
         success = bool(td["next", SUCCESS_KEY])
         td = step_mdp(td)
-        path.append(td["observation"])
-    final, goal = td["observation"], td["goal"]
+        path.append(view.position(td))
+    final, goal = view.position(td), view.goal(td)
     first_problem, first_result = plans[0]
     model_final = view.predicted_final(first_problem, torch.stack(executed))
     predicted_distance = None
@@ -144,6 +174,7 @@ def run_episode(
         model_error=float((model_final - final).norm()),
         path=torch.stack(path),
         restart=0 if first_result is None else int(first_result.restart.reshape(-1)[0]),
+        model_transitions=model_transitions,
     )
 
 
@@ -151,13 +182,15 @@ def _policy(
     planner, horizon: int, replan_every: int | None, record
 ) -> Callable[[TensorDictBase, int], Tensor]:
     """``act(planner_input, step)``: the action at ``step`` of the episode; each plan is passed to
-    ``record(problem, result, model_calls)``."""
+    ``record(problem, result, model_calls, model_transitions)``."""
     if isinstance(planner, GoalPlanner):
         policy = RecedingHorizonPolicy(
             planner,
             replan_every or horizon,
             ends_at=horizon,
-            on_plan=lambda problem, result: record(problem[0], result, result.model_calls),
+            on_plan=lambda problem, result: record(
+                problem[0], result, result.model_calls, result.model_transitions
+            ),
         )
         carried = None  # the plan the policy carries from step to step
 
@@ -179,7 +212,8 @@ def _policy(
 
     def act(problem: TensorDictBase, step: int) -> Tensor:
         planner.planning_horizon = horizon - step  # the steps that remain, as the package's planners do
-        record(problem, None, planner.optim_steps * planner.planning_horizon)
+        calls = planner.optim_steps * planner.planning_horizon
+        record(problem, None, calls, calls * planner.num_candidates)
         return planner(problem.clone())["action"]
 
     return act

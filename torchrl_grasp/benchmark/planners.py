@@ -28,7 +28,8 @@ PlannerFactory = Callable[..., object]
 # tuned on WallDoor (see docs/benchmarks.md); CEM is DINO-WM's Push-T setting; iCEM is Pinneri et
 # al.'s at CEM's population (300 decaying by 1.25, 30 elites, 30% kept, beta = 2) with CEM's initial
 # spread of 1 (10/16 on WallDoor at H=60 against 8/16 with the paper's 0.5); MPPI weighs its
-# elites e^10 : 1 best to worst (its temperature per spread of the scores). ``torchrl-cem`` is
+# elites e^3 : 1 best to worst (its temperature per spread of the scores; e^10 : 1 collapsed onto
+# the first elites, 0/16 on WallDoor at H=60, e^3 and e^1 5/16, as CEM). ``torchrl-cem`` is
 # TorchRL's own CEMPlanner at the same setting, as TorchRL users have it: it ranks by the env's
 # reward summed over the horizon (TransitionModelEnv's: minus the distance at every step), draws
 # from the global RNG and returns the first action only, so the benchmark runs it in MPC only.
@@ -46,7 +47,7 @@ SETTINGS: dict[str, tuple[type, dict]] = {
     "icem": (GoalICEMPlanner, dict(optim_steps=30, num_candidates=300, top_k=30, init_std=1.0)),
     "mppi": (
         GoalMPPIPlanner,
-        dict(optim_steps=30, num_candidates=300, top_k=30, temperature=10.0, relative_temperature=True),
+        dict(optim_steps=30, num_candidates=300, top_k=30, temperature=3.0, relative_temperature=True),
     ),
     "torchrl-cem": (CEMPlanner, dict(optim_steps=30, num_candidates=300, top_k=30)),
 }

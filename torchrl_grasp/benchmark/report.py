@@ -3,11 +3,44 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
 from torchrl_grasp.benchmark.episodes import Episode
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a success rate: honest at 0 and 1 and for few trials.
+
+    Examples:
+        >>> [round(x, 3) for x in wilson_interval(7, 16)]
+        [0.231, 0.668]
+        >>> [round(x, 3) for x in wilson_interval(0, 32)]  # no success in 32 still allows about 11%
+        [0.0, 0.107]
+    """
+    if trials == 0:
+        return 0.0, 1.0
+    rate = successes / trials
+    centre = (rate + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def quartiles(values: Sequence[float]) -> tuple[float, float] | None:
+    """The first and third quartiles (``statistics.quantiles``, inclusive); ``None`` without values.
+
+    Examples:
+        >>> quartiles([1.0, 2.0, 3.0, 4.0, 5.0]), quartiles([2.0]), quartiles([])
+        ((2.0, 4.0), (2.0, 2.0), None)
+    """
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0], values[0]
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q3
 
 
 def summarise(
@@ -29,7 +62,10 @@ def summarise(
     when ``success_threshold`` is, for an env whose success is not a distance, and for planners
     that return no plan),
     ``median_model_error`` (along the executed paths), ``median_final_distance`` (the real
-    env's distance to the goal at the end), plus ``extra``.
+    env's distance to the goal at the end), ``success_interval`` (the 95% Wilson interval),
+    ``time_to_success_iqr`` (quartiles of the successes' planning time, ``None`` without one),
+    ``model_transitions_per_plan`` (world-model evaluations, :attr:`PlanResult.model_transitions
+    <torchrl_grasp.PlanResult>`), plus ``extra``.
 
     Examples:
         >>> episodes = [Episode(True, 2.0, 1, 600, 0.01, 0.03, 0.02),
@@ -39,6 +75,8 @@ def summarise(
         (0.5, 2.0, 2.5)
         >>> record["model_calls_per_plan"], record["predicted_success_rate"], record["budget_s"]
         (750.0, 0.5, None)
+        >>> [round(x, 2) for x in record["success_interval"]], record["time_to_success_iqr"]
+        ([0.09, 0.91], [2.0, 2.0])
     """
     successes = [e for e in episodes if e.success]
     plans = sum(e.plans for e in episodes)
@@ -60,8 +98,29 @@ def summarise(
         predicted_success_rate=predicted,
         median_model_error=statistics.median(e.model_error for e in episodes),
         median_final_distance=statistics.median(e.final_distance for e in episodes),
+        success_interval=list(wilson_interval(len(successes), len(episodes))),
+        time_to_success_iqr=_listed(quartiles([e.plan_seconds for e in successes])),
+        model_transitions_per_plan=sum(e.model_transitions for e in episodes) / plans,
         **extra,
     )
+
+
+def separated_best(rows: Sequence[dict]) -> dict | None:
+    """The record whose success interval lies above every other's (a win), or ``None`` where the
+    intervals of the best and another overlap.
+
+    Examples:
+        >>> cell = lambda name, low, high: {"planner": name, "success_interval": (low, high)}
+        >>> separated_best([cell("icem", 0.7, 0.95), cell("grasp", 0.1, 0.4)])["planner"]
+        'icem'
+        >>> separated_best([cell("icem", 0.5, 0.9), cell("grasp", 0.3, 0.6)]) is None
+        True
+    """
+    if len(rows) < 2:
+        return None
+    best = max(rows, key=lambda r: r["success_interval"][0])
+    others = [r for r in rows if r is not best]
+    return best if all(best["success_interval"][0] > r["success_interval"][1] for r in others) else None
 
 
 def markdown(records: Sequence[dict]) -> str:
@@ -75,18 +134,18 @@ def markdown(records: Sequence[dict]) -> str:
         >>> print(markdown(records))
         ### walldoor, open-loop, published settings
         <BLANKLINE>
-        Success rate / median planning time to success:
+        Success rate [95% Wilson interval] / median planning time to success (quartiles); bold: a win, the one cell whose interval lies above every other's:
         <BLANKLINE>
         | H | grasp | cem |
         |---:|---|---|
-        | 60 | 50% / 2.00 s | 50% / 2.00 s |
+        | 60 | 50% [9%–91%] / 2.00 s (2.00–2.00) | 50% [9%–91%] / 2.00 s (2.00–2.00) |
         <BLANKLINE>
-        Per plan: seconds / world-model calls; in the model: predicted success, median model error along the executed path:
+        Per plan: seconds / batched world-model calls / transitions evaluated; in the model: predicted success, median model error along the executed path:
         <BLANKLINE>
-        | H | planner | s/plan | calls/plan | predicted success | model error |
-        |---:|---|---:|---:|---:|---:|
-        | 60 | grasp | 2.50 | 750 | 50% | 0.060 |
-        | 60 | cem | 2.50 | 750 | 50% | 0.060 |
+        | H | planner | s/plan | calls/plan | evaluations/plan | predicted success | model error |
+        |---:|---|---:|---:|---:|---:|---:|
+        | 60 | grasp | 2.50 | 750 | 0 | 50% | 0.060 |
+        | 60 | cem | 2.50 | 750 | 0 | 50% | 0.060 |
         <BLANKLINE>
     """
     lines = []
@@ -97,9 +156,14 @@ def markdown(records: Sequence[dict]) -> str:
         horizons = sorted({r["horizon"] for r in rows})
         setting = f"matched budget {budget:g} s per plan" if budget else "published settings"
         lines += [f"### {env}, {mode}, {setting}", ""]
-        lines += ["Success rate / median planning time to success:", ""]
+        lines += [
+            "Success rate [95% Wilson interval] / median planning time to success (quartiles); bold: a win, "
+            "the one cell whose interval lies above every other's:",
+            "",
+        ]
         lines += ["| H | " + " | ".join(planners) + " |", "|---:|" + "---|" * len(planners)]
         cell = {(r["horizon"], r["planner"]): r for r in rows}
+        winners = {h: separated_best([r for r in rows if r["horizon"] == h]) for h in horizons}
         for h in horizons:
             entries = []
             for p in planners:
@@ -107,12 +171,14 @@ def markdown(records: Sequence[dict]) -> str:
                 if r is None:
                     entries.append("")
                     continue
-                time = "—" if r["median_time_to_success_s"] is None else f"{r['median_time_to_success_s']:.2f} s"
-                entries.append(f"{r['success_rate']:.0%} / {time}")
+                entries.append(_cell(r, bold=r is winners.get(h)))
             lines.append(f"| {h} | " + " | ".join(entries) + " |")
-        lines += ["", "Per plan: seconds / world-model calls; in the model: predicted success, median model error "
-                  "along the executed path:", ""]
-        lines += ["| H | planner | s/plan | calls/plan | predicted success | model error |", "|---:|---|---:|---:|---:|---:|"]
+        lines += ["", "Per plan: seconds / batched world-model calls / transitions evaluated; in the model: predicted "
+                  "success, median model error along the executed path:", ""]
+        lines += [
+            "| H | planner | s/plan | calls/plan | evaluations/plan | predicted success | model error |",
+            "|---:|---|---:|---:|---:|---:|---:|",
+        ]
         for h in horizons:
             for p in planners:
                 r = cell.get((h, p))
@@ -121,10 +187,23 @@ def markdown(records: Sequence[dict]) -> str:
                     predicted = "—" if predicted is None else f"{predicted:.0%}"
                     lines.append(
                         f"| {h} | {p} | {r['seconds_per_plan']:.2f} | {r['model_calls_per_plan']:.0f} "
-                        f"| {predicted} | {r['median_model_error']:.3f} |"
+                        f"| {r.get('model_transitions_per_plan', 0):.0f} | {predicted} | {r['median_model_error']:.3f} |"
                     )
         lines.append("")
     return "\n".join(lines)
+
+
+def _cell(record: dict, *, bold: bool = False) -> str:
+    """``44% [23–67] / 0.71 s (0.52–0.93)``: the success rate, its interval, the time to success."""
+    low, high = record.get("success_interval", (None, None))
+    interval = "" if low is None else f" [{low:.0%}–{high:.0%}]"
+    rate = f"{record['success_rate']:.0%}{interval}"
+    rate = f"**{rate}**" if bold else rate
+    if record["median_time_to_success_s"] is None:
+        return f"{rate} / —"
+    quartile = record.get("time_to_success_iqr")
+    spread = "" if quartile is None else f" ({quartile[0]:.2f}–{quartile[1]:.2f})"
+    return f"{rate} / {record['median_time_to_success_s']:.2f} s{spread}"
 
 
 def write(records: Sequence[dict], out: Path, header: str = "", *, figure: bool = True) -> str:
@@ -191,3 +270,8 @@ def plot(records: Sequence[dict], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _listed(pair: tuple[float, float] | None) -> list[float] | None:
+    """A pair as the list that JSON gives back."""
+    return None if pair is None else list(pair)

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import gymnasium
 import numpy as np
+from torchrl.envs import EnvBase
 
 import torchrl_grasp.envs  # noqa: F401  (registers the env ids)
-
+from torchrl_grasp.benchmark.episodes import Task
+from torchrl_grasp.benchmark.maze_tasks import MazeTasks
 from torchrl_grasp.benchmark.views import PixelView, StateView
 from torchrl_grasp.dreamer.rssm import RSSMSize
 from torchrl_grasp.dreamer.training import PixelModelConfig, load_or_train_pixel_model
-from torchrl_grasp.world_models.learned import PUSHT_MODEL, ModelConfig, load_or_train, point_mass_model
+from torchrl_grasp.envs import make_env
+from torchrl_grasp.envs.goal_env import EnvLayout
+from torchrl_grasp.world_models.learned import (
+    PUSHT_MODEL,
+    ModelConfig,
+    default_env_factory,
+    goal_env_model,
+    load_or_train,
+    point_mass_model,
+    quick_model,
+)
 
 
 @dataclass(frozen=True)
@@ -30,15 +44,21 @@ class BenchmarkEnv:
             in instead (the planners see images only), or ``None``.
         planner_settings (dict): planner name -> settings that replace the published ones on
             this tier (see :func:`~torchrl_grasp.benchmark.planners.make_planner`).
+        task_sampler (callable, optional): ``(gym_env, rng, horizon) -> Task``; defaults to the
+            env's own ``sample_task`` (this package's envs).
+        success_radius (float, optional): the real env's success radius where the env does not
+            say it (``env.success_threshold``). Defaults to ``None``.
+        package (str, optional): the module whose import registers the env id
+            (``"gymnasium_robotics"``), and the extra that installs it. Defaults to ``None``.
 
     Examples:
         >>> walldoor = SUITE["walldoor"]
         >>> walldoor.env_id, walldoor.env_kwargs, walldoor.success_threshold
         ('WallDoor-v0', {'max_step': 0.025}, 0.05)
-        >>> (start, goal), _ = walldoor.sample_tasks(horizon=40, count=2, seed=0)
-        >>> [round(float(x), 2) for x in start], [round(float(x), 2) for x in goal]  # either side of x = 0
+        >>> task, _ = walldoor.sample_tasks(horizon=40, count=2, seed=0)
+        >>> [round(float(x), 2) for x in task.start], [round(float(x), 2) for x in task.goal]  # either side of x = 0
         ([-0.59, -0.31], [0.14, 0.43])
-        >>> bool((walldoor.sample_tasks(40, 2, seed=0)[0][0] == start).all())  # the seed fixes the tasks
+        >>> bool((walldoor.sample_tasks(40, 2, seed=0)[0].start == task.start).all())  # the seed fixes the tasks
         True
     """
 
@@ -48,6 +68,9 @@ class BenchmarkEnv:
     model: ModelConfig | None = None
     pixel_model: PixelModelConfig | None = None
     planner_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    task_sampler: Callable[[gymnasium.Env, np.random.Generator, int], Task] | None = None
+    success_radius: float | None = None
+    package: tuple[str, str] | None = None
 
     def load_view(self, *, progress: bool = True) -> StateView | PixelView:
         """The tier's world model, loaded from the cache or trained, as its planners see it."""
@@ -55,9 +78,30 @@ class BenchmarkEnv:
             return PixelView(load_or_train_pixel_model(self.pixel_model, progress=progress))
         return StateView.of(load_or_train(self.model, progress=progress))
 
+    def real_env(self) -> EnvBase:
+        """The real env as the planners' episodes run it (TorchRL), with ``"is_success"``."""
+        self.register()
+        if self.model is not None:
+            return default_env_factory(self.model)(None)
+        return make_env(self.env_id, **self.env_kwargs)
+
     def gym_env(self) -> gymnasium.Env:
         """The real env, as gymnasium makes it (unwrapped)."""
+        self.register()
         return gymnasium.make(self.env_id, **self.env_kwargs).unwrapped
+
+    def register(self) -> None:
+        """Imports the package that registers the env id; its absence raises an ImportError naming the extra."""
+        if self.package is None:
+            return
+        module, extra = self.package
+        try:
+            registering = importlib.import_module(module)
+        except ImportError as error:
+            raise ImportError(
+                f"The {self.name} tier needs {module}: pip install 'torchrl-grasp[{extra}]'."
+            ) from error
+        gymnasium.register_envs(registering)
 
     def check_installed(self) -> None:
         """Makes and closes the real env once: an env whose optional dependencies are missing
@@ -68,20 +112,24 @@ class BenchmarkEnv:
     def success_threshold(self) -> float | None:
         """The real env's success radius; ``None`` where success is not a distance to the goal
         (Push-T's is the block's coverage of the goal block)."""
+        if self.success_radius is not None:
+            return self.success_radius
         env = self.gym_env()
         try:
             return getattr(env, "success_threshold", None)
         finally:
             env.close()
 
-    def sample_tasks(self, horizon: int, count: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``count`` (start, goal) pairs of ``horizon`` steps, the env's own ``sample_task``, reproducible
+    def sample_tasks(self, horizon: int, count: int, seed: int) -> list[Task]:
+        """``count`` tasks of ``horizon`` steps, the env's own ``sample_task``, reproducible
         from ``seed``: for the point masses, the shortest path needs about ``horizon`` steps and is not
         a straight line; for Push-T, ``horizon`` steps of a scripted pusher lead from start to goal."""
         env = self.gym_env()
         rng = np.random.default_rng([seed, horizon])
         try:
-            return [env.sample_task(rng, horizon) for _ in range(count)]
+            if self.task_sampler is not None:
+                return [self.task_sampler(env, rng, horizon) for _ in range(count)]
+            return [Task.exact(*env.sample_task(rng, horizon)) for _ in range(count)]
         finally:
             env.close()
 
@@ -111,6 +159,20 @@ SUITE = {
     ),
 }
 
+# Any gymnasium goal env through the generic path (torchrl_grasp.envs.goal_env): MuJoCo's
+# PointMaze at an action repeat of 2, success by the env's own test (within 0.45 of the goal),
+# tasks whose shortest path turns around the walls (torchrl_grasp.benchmark.maze_tasks).
+POINTMAZE_LAYOUT = EnvLayout(frame_skip=2)
+for _name, _env_id in (("pointmaze-umaze", "PointMaze_UMaze-v3"), ("pointmaze-medium", "PointMaze_Medium-v3")):
+    SUITE[_name] = BenchmarkEnv(
+        _name,
+        _env_id,
+        model=goal_env_model(_env_id, POINTMAZE_LAYOUT),
+        task_sampler=MazeTasks(),
+        success_radius=0.45,
+        package=("gymnasium_robotics", "robotics"),
+    )
+
 #: A pixel model small enough to train in seconds (``--quick``): it plans, badly.
 QUICK_PIXEL_MODEL = PixelModelConfig(
     env_kwargs=POINT_MASS_KWARGS,
@@ -135,10 +197,4 @@ def quick(env: BenchmarkEnv) -> BenchmarkEnv:
     """
     if env.pixel_model is not None:
         return replace(env, pixel_model=QUICK_PIXEL_MODEL)
-    model = replace(
-        env.model,
-        collection=replace(env.model.collection, num_frames=8_000, frames_per_batch=2_000),
-        network=replace(env.model.network, hidden_size=32, num_layers=2),
-        training=replace(env.model.training, steps=200),
-    )
-    return replace(env, model=model)
+    return replace(env, model=quick_model(env.model))

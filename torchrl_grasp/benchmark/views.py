@@ -9,8 +9,10 @@ the model's prediction as a position.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
-from tensordict import TensorDictBase
+from tensordict import NestedKey, TensorDictBase
 from torch import Tensor
 from torchrl.envs.model_based import ModelBasedEnvBase
 
@@ -21,13 +23,22 @@ from torchrl_grasp.world_models.step import WorldModelStep
 
 
 class StateView:
-    """Planners see ``"observation"`` and ``"goal"`` and plan on a learned state model.
+    """Planners see the real state and goal and plan on a learned state model.
+
+    By default (this package's envs) the state is ``"observation"`` and the goal ``"goal"``,
+    both positions. For a gymnasium goal env (:class:`~torchrl_grasp.envs.goal_env.EnvLayout`)
+    the state is several entries and the goal constrains one of them, the position
+    (``position_key``, the achieved goal), at ``("goal", position_key)``.
 
     Args:
-        env (ModelBasedEnvBase): the model env, its state at ``"observation"``.
+        env (ModelBasedEnvBase): the model env, its state at ``state_keys``.
 
     Keyword Args:
         description (str): what the tier prints about its model. Defaults to ``""``.
+        state_keys (sequence of str): the state entries. Defaults to ``("observation",)``.
+        position_key (str): the entry the goal is compared to. Defaults to the first state key.
+        goal_key (NestedKey): where the goal is. Defaults to ``"goal"`` with one state key, else
+            ``("goal", position_key)``.
 
     Examples:
         >>> import torch
@@ -41,31 +52,61 @@ class StateView:
         >>> problem = view.planner_input(TensorDict(observation=torch.zeros(2), goal=torch.ones(2), is_success=torch.tensor(False)))
         >>> sorted(problem.keys()), view.predicted_final(problem, torch.ones(3, 2))
         (['goal', 'observation'], tensor([0.3000, 0.3000]))
+        >>> view.position(problem), view.goal(problem)
+        (tensor([0., 0.]), tensor([1., 1.]))
     """
 
     success_radius_in_model_units = True  # the state is the real state: a radius means the same in both
 
-    def __init__(self, env: ModelBasedEnvBase, *, description: str = ""):
+    def __init__(
+        self,
+        env: ModelBasedEnvBase,
+        *,
+        description: str = "",
+        state_keys: Sequence[str] = ("observation",),
+        position_key: str | None = None,
+        goal_key: NestedKey | None = None,
+    ):
         self.env, self.description = env, description
-        self.step = WorldModelStep(env.world_model, ["observation"], "action")
+        self.state_keys = list(state_keys)
+        self.position_key = position_key or self.state_keys[0]
+        if goal_key is None:
+            goal_key = "goal" if len(self.state_keys) == 1 else ("goal", self.position_key)
+        self.goal_key = goal_key
+        self.step = WorldModelStep(env.world_model, self.state_keys, "action")
 
     @classmethod
     def of(cls, learned: LearnedWorldModel) -> StateView:
         """The view of a learned state model, described by its cache path and validation report."""
         source = "loaded from" if learned.from_cache else "trained to"
-        return cls(learned.env, description=f"world model {source} {learned.path}\n{learned.report}")
+        layout = learned.config.layout
+        return cls(
+            learned.env,
+            description=f"world model {source} {learned.path}\n{learned.report}",
+            state_keys=learned.config.state_keys,
+            position_key=None if layout is None else layout.position_key,
+        )
 
     def planner_input(
         self, tensordict: TensorDictBase, action: Tensor | None = None, previous: TensorDictBase | None = None
     ) -> TensorDictBase:
         """The real state and goal: the state needs no history (``action`` and ``previous`` are ignored)."""
-        return tensordict.select("observation", "goal")
+        return tensordict.select(*self.state_keys, self.goal_key)
+
+    def position(self, tensordict: TensorDictBase) -> Tensor:
+        """The real env's position (what the goal is compared to) in ``tensordict``."""
+        return tensordict[self.position_key]
+
+    def goal(self, tensordict: TensorDictBase) -> Tensor:
+        """The goal position in ``tensordict``."""
+        return tensordict[self.goal_key]
 
     @torch.no_grad()
     def predicted_final(self, planner_input: TensorDictBase, actions: Tensor) -> Tensor:
-        """The model's final state ``[D]`` after ``actions`` ``[T, A]``, in the real env's coordinates."""
-        trajectory, _, _ = self.step.rollout([planner_input["observation"][None]], actions[None])
-        return trajectory[0][0, -1]
+        """The model's final position ``[D]`` after ``actions`` ``[T, A]``, in the real env's coordinates."""
+        start = [planner_input[key][None] for key in self.state_keys]
+        trajectory, _, _ = self.step.rollout(start, actions[None])
+        return trajectory[self.state_keys.index(self.position_key)][0, -1]
 
 
 class PixelView:
@@ -116,6 +157,14 @@ class PixelView:
         latent = None if previous is None else previous.select("state", "belief")
         latent = self.planning.latent_filter.observe(self.render(tensordict["observation"]), action, latent)
         return self.planning.planner_input(latent, self.planning.goal_latent(self.render(tensordict["goal"])))
+
+    def position(self, tensordict: TensorDictBase) -> Tensor:
+        """The real env's position in ``tensordict`` (the real state; the planners never see it)."""
+        return tensordict["observation"]
+
+    def goal(self, tensordict: TensorDictBase) -> Tensor:
+        """The real goal position in ``tensordict``."""
+        return tensordict["goal"]
 
     def predicted_final(self, planner_input: TensorDictBase, actions: Tensor) -> Tensor:
         """The probe's reading ``[2]`` of the latent the model reaches after ``actions`` ``[T, A]``."""

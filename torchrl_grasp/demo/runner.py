@@ -12,7 +12,7 @@ import torch
 from torchrl.envs import EnvBase
 from torchrl.envs.model_based import ModelBasedEnvBase
 
-from torchrl_grasp.benchmark.episodes import run_episode
+from torchrl_grasp.benchmark.episodes import Task, run_episode
 from torchrl_grasp.benchmark.planners import QUICK_STEPS, make_planner
 from torchrl_grasp.benchmark.suite import SUITE, quick
 from torchrl_grasp.demo.outcome import TaskOutcome, summary_table, verdict
@@ -98,7 +98,8 @@ def plan_and_execute(
             planner.callback = recorder
         return planner
 
-    episodes = {name: run_episode(real_env, partial(build, name), start, goal, horizon) for name in planners}
+    task = Task.exact(start, goal)
+    episodes = {name: run_episode(real_env, partial(build, name), task, horizon) for name in planners}
     iterates = {}
     if recorder is not None:  # open loop: one plan, GRASP's
         winner = int(episodes["grasp"].restart)
@@ -142,12 +143,12 @@ def run_demo(
     optim_steps = QUICK_STEPS if quick_run else None
     outcomes = []
     try:
-        for index, (start, goal) in enumerate(bench_env.sample_tasks(horizon, tasks, seed), start=1):
+        for index, task in enumerate(bench_env.sample_tasks(horizon, tasks, seed), start=1):
             outcome = plan_and_execute(
                 learned.env,
                 real_env,
-                start,
-                goal,
+                task.start,
+                task.goal,
                 horizon,
                 optim_steps=optim_steps,
                 seed=seed,
@@ -158,7 +159,7 @@ def run_demo(
                 f"{name} {verdict(episode)} ({episode.plan_seconds:.1f} s planning)"
                 for name, episode in outcome.episodes.items()
             )
-            print(f"task {index}/{tasks}: {_point(start)} -> {_point(goal)}: {told}", flush=True)
+            print(f"task {index}/{tasks}: {_point(task.start)} -> {_point(task.goal)}: {told}", flush=True)
     finally:
         real_env.close()
 

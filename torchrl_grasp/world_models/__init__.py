@@ -8,10 +8,12 @@ from torchrl_grasp.world_models.learned import (
     LearnedWorldModel,
     ModelConfig,
     fit_world_model,
+    goal_env_model,
     load_or_train,
     model_env,
     point_mass_model,
     pusht_model,
+    quick_model,
 )
 from torchrl_grasp.world_models.mlp import NetworkConfig, ResidualMLP
 from torchrl_grasp.world_models.pusht_exploration import PushTExploration
@@ -31,11 +33,13 @@ __all__ = [
     "ValidationReport",
     "WorldModelStep",
     "fit_world_model",
+    "goal_env_model",
     "infer_state_keys",
     "load_or_train",
     "model_env",
     "point_mass_model",
     "pusht_model",
+    "quick_model",
     "trajectory_open_loop_errors",
     "validate",
 ]

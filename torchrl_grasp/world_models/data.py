@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -57,7 +57,7 @@ def collect_transitions(
     config: CollectionConfig,
     *,
     seed: int = 0,
-    state_key: NestedKey = "observation",
+    state_keys: Sequence[NestedKey] = ("observation",),
     action_key: NestedKey = "action",
 ) -> ReplayBuffer:
     """Runs the exploration policy in the env with a TorchRL ``Collector``; returns the transitions.
@@ -66,16 +66,16 @@ def collect_transitions(
 
     The env's own reset draws the start states (random starts cover the state space); the
     collector resets every ``config.max_steps_per_trajectory`` steps. The replay buffer holds
-    ``[config.num_frames]`` transitions in collection order, each with the state, the action,
-    the next state and the trajectory id ``("collector", "traj_ids")``.
+    ``[config.num_frames]`` transitions in collection order, each with the state entries, the
+    action, the next state entries and the trajectory id ``("collector", "traj_ids")``.
 
     Args:
-        make_env (callable): returns a TorchRL env, batched or not, with the state at ``state_key``.
+        make_env (callable): returns a TorchRL env, batched or not, with the state at ``state_keys``.
         config (CollectionConfig): how much, and how to explore.
 
     Keyword Args:
         seed (int): seeds the env and the policy. Defaults to ``0``.
-        state_key (NestedKey): Defaults to ``"observation"``.
+        state_keys (sequence of NestedKey): the entries of the state. Defaults to ``("observation",)``.
         action_key (NestedKey): Defaults to ``"action"``.
 
     Examples:
@@ -113,7 +113,7 @@ def collect_transitions(
         auto_register_policy_transforms=False,
     )
     buffer = ReplayBuffer(storage=LazyTensorStorage(config.num_frames), batch_size=1)
-    keys = [state_key, action_key, ("next", state_key), TRAJECTORY_KEY]
+    keys = [*state_keys, action_key, *[("next", key) for key in state_keys], TRAJECTORY_KEY]
     try:
         for batch in collector:
             # [*env_batch, T] -> [N]: each env's steps stay contiguous and in time order.
@@ -153,11 +153,16 @@ class TransitionData:
 
     @classmethod
     def from_tensordict(
-        cls, data: TensorDictBase, *, state_key: NestedKey = "observation", action_key: NestedKey = "action"
+        cls,
+        data: TensorDictBase,
+        *,
+        state_keys: Sequence[NestedKey] = ("observation",),
+        action_key: NestedKey = "action",
     ) -> TransitionData:
         """Reads flat transitions in collection order (as :func:`collect_transitions` stores them).
 
-        A stable sort by trajectory id groups each trajectory and keeps its steps in order.
+        A stable sort by trajectory id groups each trajectory and keeps its steps in order. The
+        state is the ``state_keys`` entries concatenated, in that order.
 
         Examples:
             >>> from tensordict import TensorDict
@@ -171,10 +176,13 @@ class TransitionData:
         """
         order = torch.sort(data.get(TRAJECTORY_KEY), stable=True).indices
         data = data[order]
+        def state(prefix: tuple) -> Tensor:
+            return torch.cat([data.get((*prefix, *_as_tuple(key))).float() for key in state_keys], dim=-1)
+
         return cls(
-            states=data.get(state_key).float(),
+            states=state(()),
             actions=data.get(action_key).float(),
-            next_states=data.get(("next", state_key)).float(),
+            next_states=state(("next",)),
             trajectory_ids=data.get(TRAJECTORY_KEY),
         )
 
@@ -230,3 +238,7 @@ class TransitionData:
         held_out = ids[torch.randperm(len(ids), generator=generator)[:count]]
         is_validation = torch.isin(self.trajectory_ids, held_out)
         return self.select(~is_validation), self.select(is_validation)
+
+
+def _as_tuple(key: NestedKey) -> tuple:
+    return key if isinstance(key, tuple) else (key,)

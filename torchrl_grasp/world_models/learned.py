@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
-from tensordict import NestedKey
+from tensordict import NestedKey, unravel_key
+from tensordict.nn import TensorDictModule
+from torchrl.data import Composite
 from torchrl.envs import EnvBase
 
+from torchrl_grasp.envs.goal_env import EnvLayout
 from torchrl_grasp.world_models.cache import cache_path, load_cached, save_or_warn
 from torchrl_grasp.world_models.data import CollectionConfig, TransitionData, collect_transitions
 from torchrl_grasp.world_models.env import TransitionModelEnv
 from torchrl_grasp.world_models.mlp import NetworkConfig, ResidualMLP
 from torchrl_grasp.world_models.pusht_exploration import PushTExploration
 from torchrl_grasp.world_models.training import TrainingConfig, train_model
-from torchrl_grasp.world_models.validation import ValidationReport, validate
+from torchrl_grasp.world_models.validation import ValidationReport, validate, warn_if_worse_than_no_change
 
 # Bump when a change to the code would make an old cached model wrong for its config.
 MODEL_FORMAT_VERSION = 1
@@ -40,6 +43,11 @@ class ModelConfig:
         training (TrainingConfig): Defaults to ``TrainingConfig()``.
         seed (int): seeds collection, the validation split, the initial weights and the
             minibatches. Defaults to ``0``.
+        layout (EnvLayout, optional): for any gymnasium env id: which observation entries are
+            the state and the goal (:mod:`torchrl_grasp.envs.goal_env`); the env is then made by
+            :func:`~torchrl_grasp.envs.goal_env.make_goal_env` and the model predicts
+            ``layout.model_state_keys``. ``None`` for this package's envs (the state at
+            ``"observation"``, made by :func:`torchrl_grasp.envs.make_env`). Defaults to ``None``.
 
     Examples:
         >>> config = ModelConfig("WallDoor-v0", env_kwargs={"max_step": 0.05})
@@ -56,6 +64,12 @@ class ModelConfig:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     seed: int = 0
+    layout: EnvLayout | None = None
+
+    @property
+    def state_keys(self) -> tuple[str, ...]:
+        """The state entries the model predicts, in the order its flat state concatenates them."""
+        return ("observation",) if self.layout is None else self.layout.model_state_keys
 
     def __post_init__(self):
         pairs = self.env_kwargs.items() if isinstance(self.env_kwargs, Mapping) else self.env_kwargs
@@ -87,6 +101,30 @@ def point_mass_model(
     )
 
 
+def goal_env_model(
+    env_id: str,
+    layout: EnvLayout = EnvLayout(),
+    env_kwargs: Mapping[str, Any] | None = None,
+    *,
+    input_noise_std: float = 1.0,
+) -> ModelConfig:
+    """The model configuration for any gymnasium goal env: the point-mass recipe on ``layout``'s state.
+
+    :func:`point_mass_model`'s collection (held random actions from the env's own random
+    resets), network and training, with ``input_noise_std=1.0``: on ``PointMaze_UMaze-v3`` the
+    published 0.3 left the model leaking through the U's inner wall (every planner's plan went
+    through it), 1.0 closed the leak. The env comes from
+    :func:`~torchrl_grasp.envs.goal_env.make_goal_env`; ``dataclasses.replace`` changes the rest.
+
+    Examples:
+        >>> config = goal_env_model("PointMaze_UMaze-v3", EnvLayout(frame_skip=2), {"continuing_task": False})
+        >>> config.state_keys, config.layout.frame_skip, config.env_kwargs, config.training.input_noise_std
+        (('achieved_goal', 'observation'), 2, (('continuing_task', False),), 1.0)
+    """
+    recipe = point_mass_model(env_id, env_kwargs, input_noise_std=input_noise_std)
+    return replace(recipe, layout=layout)
+
+
 def pusht_model() -> ModelConfig:
     """The model configuration measured on ``PushTState-v0``, in its normalised observation (``[8]``).
 
@@ -113,6 +151,23 @@ def pusht_model() -> ModelConfig:
         ),
         network=NetworkConfig(hidden_size=256, num_layers=3),
         training=TrainingConfig(steps=20_000, batch_size=512, lr=2e-3),
+    )
+
+
+def quick_model(config: ModelConfig) -> ModelConfig:
+    """``config`` with a model small enough to train in seconds: 8k transitions, a 2 x 32 network,
+    200 steps. For smoke runs and tests (the benchmark's ``--quick``); it plans, badly.
+
+    Examples:
+        >>> tiny = quick_model(WALLDOOR_MODEL)
+        >>> tiny.collection.num_frames, tiny.network.hidden_size, tiny.training.steps, tiny.env_id
+        (8000, 32, 200, 'WallDoor-v0')
+    """
+    return replace(
+        config,
+        collection=replace(config.collection, num_frames=8_000, frames_per_batch=2_000),
+        network=replace(config.network, hidden_size=32, num_layers=2),
+        training=replace(config.training, steps=200),
     )
 
 
@@ -163,9 +218,16 @@ class LearnedWorldModel:
     train_seconds: float
     from_cache: bool
 
+    def real_env(self) -> EnvBase:
+        """A new real env of ``config`` (unbatched), the one the model was trained on
+        (:func:`default_env_factory`): where plans made on :attr:`env` are executed."""
+        return default_env_factory(self.config)(None)
+
 
 def default_env_factory(config: ModelConfig) -> EnvFactory:
-    """``num_envs -> torchrl_grasp.envs.make_env(config.env_id, num_envs=num_envs, **config.env_kwargs)``.
+    """``num_envs -> env``: :func:`torchrl_grasp.envs.make_env` for this package's envs, or
+    :func:`~torchrl_grasp.envs.goal_env.make_goal_env` with ``config.layout``; ``config.env_kwargs``
+    go to the gymnasium env.
 
     Examples:
         >>> make_env = default_env_factory(ModelConfig("WallDoor-v0", env_kwargs={"max_step": 0.025}))
@@ -173,22 +235,28 @@ def default_env_factory(config: ModelConfig) -> EnvFactory:
         (torch.Size([4]), torch.Size([]))
     """
     from torchrl_grasp.envs import make_env  # the envs are optional for the rest of this module
+    from torchrl_grasp.envs.goal_env import make_goal_env
 
-    return lambda num_envs: make_env(config.env_id, num_envs=num_envs, **dict(config.env_kwargs))
+    kwargs = dict(config.env_kwargs)
+    if config.layout is not None:
+        return lambda num_envs: make_goal_env(config.env_id, config.layout, num_envs=num_envs, **kwargs)
+    return lambda num_envs: make_env(config.env_id, num_envs=num_envs, **kwargs)
 
 
 def model_env(
     model: torch.nn.Module,
     real_env: EnvBase,
     *,
-    state_key: NestedKey = "observation",
+    state_key: NestedKey | Sequence[NestedKey] = "observation",
     action_key: NestedKey = "action",
     goal_key: NestedKey | None = "goal",
     device: torch.device | str = "cpu",
 ) -> TransitionModelEnv:
     """A :class:`TransitionModelEnv` around ``model`` with the state and action specs of ``real_env``.
 
-    The real env's batch dimensions are dropped from the specs.
+    The real env's batch dimensions are dropped from the specs. With several state keys (a
+    list), ``model`` maps their concatenation (in that order) and the action to the next one,
+    and the env splits it back into the entries (:class:`ConcatenatedStates`).
 
     Examples:
         >>> from torchrl.envs import GymEnv
@@ -201,10 +269,22 @@ def model_env(
     def unbatched(spec):
         return spec[leading] if leading else spec
 
-    state_spec = unbatched(real_env.full_observation_spec[state_key])
     action_spec = unbatched(real_env.full_action_spec[action_key])
     if not isinstance(model, torch.nn.Module):
         model = _CallableModule(model)
+    if not isinstance(state_key, (str, tuple)):  # several entries
+        keys = [unravel_key(key) for key in state_key]
+        specs = {key: unbatched(real_env.full_observation_spec[key]) for key in keys}
+        module = ConcatenatedStates(model, [specs[key].shape[-1] for key in keys])
+        return TransitionModelEnv(
+            TensorDictModule(module, in_keys=[*keys, action_key], out_keys=keys),
+            Composite(specs),
+            action_spec,
+            action_key=action_key,
+            goal_key=goal_key,
+            device=device,
+        )
+    state_spec = unbatched(real_env.full_observation_spec[state_key])
     return TransitionModelEnv(
         model,
         state_spec,
@@ -214,6 +294,26 @@ def model_env(
         goal_key=goal_key,
         device=device,
     )
+
+
+class ConcatenatedStates(torch.nn.Module):
+    """A model of one flat state on a state of several entries: concatenates them (with sizes
+    ``sizes``, in order), steps ``model`` and splits its prediction back.
+
+    Examples:
+        >>> step = ConcatenatedStates(lambda state, action: state + action.sum(-1, keepdim=True), [2, 1])
+        >>> position, velocity = step(torch.zeros(2), torch.ones(1), torch.ones(3))
+        >>> position.tolist(), velocity.tolist()
+        ([3.0, 3.0], [4.0])
+    """
+
+    def __init__(self, model, sizes: Sequence[int]):
+        super().__init__()
+        self.model, self.sizes = model, list(sizes)
+
+    def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        *states, action = tensors
+        return tuple(self.model(torch.cat(states, dim=-1), action).split(self.sizes, dim=-1))
 
 
 class _CallableModule(torch.nn.Module):
@@ -257,8 +357,10 @@ def fit_world_model(
         (1, 50)
     """
     seeds = torch.randint(2**62, (3,), generator=torch.Generator().manual_seed(config.seed)).tolist()
-    buffer = collect_transitions(lambda: make_env(config.num_envs), config.collection, seed=config.seed)
-    data = TransitionData.from_tensordict(buffer[:])
+    buffer = collect_transitions(
+        lambda: make_env(config.num_envs), config.collection, seed=config.seed, state_keys=config.state_keys
+    )
+    data = TransitionData.from_tensordict(buffer[:], state_keys=config.state_keys)
     train, held_out = data.split_trajectories(
         config.collection.validation_fraction, torch.Generator().manual_seed(seeds[0])
     )
@@ -324,6 +426,7 @@ def load_or_train(
     from_cache = loaded is not None
     if from_cache:
         model, report, seconds = loaded
+        warn_if_worse_than_no_change(report)
     else:
         start = time.perf_counter()
         model, report = fit_world_model(config, make_env, progress=progress)
@@ -344,7 +447,8 @@ def load_or_train(
     model = model.to(device)
     real_env = make_env(None)
     try:
-        env = model_env(model, real_env, device=device)
+        state_key = "observation" if config.layout is None else list(config.state_keys)
+        env = model_env(model, real_env, state_key=state_key, device=device)
     finally:
         real_env.close()
     return LearnedWorldModel(model, report, env, config, path, seconds, from_cache)
