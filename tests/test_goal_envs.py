@@ -19,7 +19,7 @@ from torchrl_grasp.world_models.training import TrainingConfig
 
 gymnasium_robotics = pytest.importorskip("gymnasium_robotics", reason="pip install -e '.[robotics]'")
 
-import gymnasium  # noqa: E402
+import gymnasium
 
 gymnasium.register_envs(gymnasium_robotics)
 UMAZE = "PointMaze_UMaze-v3"
@@ -76,3 +76,19 @@ def test_planners_on_the_learned_model_reach_goals_in_the_real_maze(learned, nam
     reached = [run_episode(real_env, lambda: PLANNERS[name](learned.env), corridor_task(s), 20, view=view).success for s in range(6)]
     stayed = [run_episode(real_env, still, corridor_task(s), 20, view=view).success for s in range(6)]
     assert sum(reached) >= 5 and sum(stayed) == 0, (reached, stayed)
+
+
+def test_a_flat_mujoco_arm_reads_as_a_goal_env():
+    """ReacherGoal-v0: Reacher-v5's fingertip (read from its flat observation) is the achieved goal."""
+    gym_env = gymnasium.make("ReacherGoal-v0")
+    observation, _ = gym_env.reset(seed=3)
+    reacher = gym_env.unwrapped
+    assert np.allclose(observation["achieved_goal"], reacher.get_body_com("fingertip")[:2], atol=1e-6)
+    assert np.allclose(observation["desired_goal"], reacher.get_body_com("target")[:2], atol=1e-6)
+    env = make_goal_env("ReacherGoal-v0", EnvLayout())
+    check_env_specs(env)
+    td = env.reset(seed=3)
+    assert torch.allclose(td["achieved_goal"], torch.as_tensor(observation["achieved_goal"], dtype=torch.float32))
+    rollout = env.rollout(5, auto_reset=False, tensordict=td)
+    distance = (rollout["next", "achieved_goal"] - rollout["next", "goal", "achieved_goal"]).norm(dim=-1)
+    assert torch.equal(rollout["next", "is_success"], distance <= 0.02)

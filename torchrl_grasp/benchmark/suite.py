@@ -14,6 +14,7 @@ from torchrl.envs import EnvBase
 import torchrl_grasp.envs  # noqa: F401  (registers the env ids)
 from torchrl_grasp.benchmark.episodes import Task
 from torchrl_grasp.benchmark.maze_tasks import MazeTasks
+from torchrl_grasp.benchmark.seeded_tasks import seeded_task
 from torchrl_grasp.benchmark.views import PixelView, StateView
 from torchrl_grasp.dreamer.rssm import RSSMSize
 from torchrl_grasp.dreamer.training import PixelModelConfig, load_or_train_pixel_model
@@ -124,12 +125,13 @@ class BenchmarkEnv:
         """``count`` tasks of ``horizon`` steps, the env's own ``sample_task``, reproducible
         from ``seed``: for the point masses, the shortest path needs about ``horizon`` steps and is not
         a straight line; for Push-T, ``horizon`` steps of a scripted pusher lead from start to goal."""
-        env = self.gym_env()
+        self.register()
+        env = gymnasium.make(self.env_id, **self.env_kwargs)  # wrapped: a sampler may reset it
         rng = np.random.default_rng([seed, horizon])
         try:
             if self.task_sampler is not None:
                 return [self.task_sampler(env, rng, horizon) for _ in range(count)]
-            return [Task.exact(*env.sample_task(rng, horizon)) for _ in range(count)]
+            return [Task.exact(*env.unwrapped.sample_task(rng, horizon)) for _ in range(count)]
         finally:
             env.close()
 
@@ -172,6 +174,17 @@ for _name, _env_id in (("pointmaze-umaze", "PointMaze_UMaze-v3"), ("pointmaze-me
         success_radius=0.45,
         package=("gymnasium_robotics", "robotics"),
     )
+
+# A MuJoCo arm through the same path: Reacher-v5's fingertip to its target (ReacherGoal-v0, a
+# flat observation read as a goal env), success within 0.02; its episodes end at 50 steps.
+SUITE["reacher"] = BenchmarkEnv(
+    "reacher",
+    "ReacherGoal-v0",
+    model=goal_env_model("ReacherGoal-v0", EnvLayout(), input_noise_std=0.3),
+    task_sampler=seeded_task,
+    success_radius=0.02,
+    package=("mujoco", "robotics"),
+)
 
 #: A pixel model small enough to train in seconds (``--quick``): it plans, badly.
 QUICK_PIXEL_MODEL = PixelModelConfig(

@@ -8,6 +8,8 @@ Importing this package registers (once; importing again is harmless):
 * ``PushTState-v0`` (:class:`PushTStateEnv`): Push-T from its state (or its normalised form), with
   tasks that a scripted pusher solves in a given horizon; needs the ``pusht`` extra
   (``pip install torchrl-grasp[pusht]``).
+* ``ReacherGoal-v0`` (:func:`~torchrl_grasp.envs.flat_goal.make_reacher_goal`): gymnasium's
+  ``Reacher-v5`` as a goal env, the fingertip to the target; needs MuJoCo (the ``robotics`` extra).
 
 Every env observes ``{"observation": state, "goal": state-shaped goal}`` in float32, acts in
 ``[-1, 1]^d`` and reports ``info["is_success"]``; ``reset(options={"start": ..., "goal": ...})`` sets
@@ -41,6 +43,8 @@ _REGISTRATIONS = {
         "max_episode_steps": 200,
     },
     "PushTState-v0": {"entry_point": "torchrl_grasp.envs.pusht:PushTStateEnv", "max_episode_steps": 300},
+    # Reacher-v5 (MuJoCo, the robotics extra) as a goal env; its own time limit (50 steps) applies.
+    "ReacherGoal-v0": {"entry_point": "torchrl_grasp.envs.flat_goal:make_reacher_goal"},
 }
 
 
