@@ -361,3 +361,29 @@ def test_a_cache_that_cannot_be_written_still_returns_the_trained_model(tmp_path
     assert not model.from_cache
     td = model.env.rollout(3, auto_reset=True)  # a usable model
     assert td["next", "observation"].shape == (3, 2)
+
+
+def test_a_refit_on_executed_transitions_learns_them_and_has_its_own_file(cache):
+    """The model-based RL loop's refit: transitions a planner executed (here: pushing into the wall
+    face, which held random actions visit little) join the training data."""
+    config = dataclasses.replace(
+        SMALL,
+        collection=dataclasses.replace(SMALL.collection, num_frames=4_000, frames_per_batch=800),
+        training=dataclasses.replace(SMALL.training, steps=300),
+    )
+    pushing = torch.tensor([[1.0, 0.0]]).expand(30, 2)
+    states = [torch.tensor([-0.5, 0.5])]
+    for action in pushing:
+        states.append(hard_wall_step(states[-1], action))
+    visited = torch.stack(states)
+    executed = TransitionData(visited[:-1], pushing, visited[1:], torch.zeros(30, dtype=torch.long))
+    executed = executed.concat(executed).concat(executed).concat(executed)  # the same episode, four times
+    before = load_or_train(config, make_env=make_hard_wall_env, progress=False)
+    after = load_or_train(config, make_env=make_hard_wall_env, progress=False, extra_data=executed)
+    again = load_or_train(config, make_env=make_hard_wall_env, progress=False, extra_data=executed)
+    assert after.path != before.path and again.from_cache and again.path == after.path
+
+    def error(model):
+        return (model(executed.states, executed.actions) - executed.next_states).norm(dim=-1).mean()
+
+    assert error(after.model) < 0.5 * error(before.model), (error(before.model), error(after.model))

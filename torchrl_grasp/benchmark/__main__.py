@@ -31,7 +31,6 @@ from torchrl_grasp.benchmark.planners import (
 )
 from torchrl_grasp.benchmark.suite import SUITE, quick
 
-
 DESCRIPTION = (
     "Success rate and time to success against the horizon, per planner. For each env and horizon H it "
     "samples start/goal pairs H steps apart, plans on the env's learned world model (trained once and "

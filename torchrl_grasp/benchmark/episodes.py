@@ -18,6 +18,7 @@ from torchrl_grasp.envs.torchrl_env import SUCCESS_KEY
 from torchrl_grasp.planners.base import GoalPlanner
 from torchrl_grasp.planners.result import PlanResult
 from torchrl_grasp.policies import RecedingHorizonPolicy
+from torchrl_grasp.world_models.data import TransitionData
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class Episode:
         path (Tensor, optional): the real env's positions from the start to the last one, ``[steps + 1, D]``.
         restart (int): the restart the first plan came from (:attr:`PlanResult.restart
             <torchrl_grasp.PlanResult>`; ``0`` for planners without restarts).
+        transitions (TransitionData, optional): the real transitions executed, in the world
+            model's flat state (``None`` for the pixel tier): what a refit trains on
+            (``load_or_train(config, extra_data=...)``).
         model_transitions (float): world-model evaluations of all plans
             (:attr:`PlanResult.model_transitions <torchrl_grasp.PlanResult>`; for TorchRL's
             planners, their samples times the horizon and iterations).
@@ -87,6 +91,7 @@ class Episode:
     path: torch.Tensor | None = None
     restart: int = 0
     model_transitions: float = 0.0
+    transitions: TransitionData | None = None
 
 
 def run_episode(
@@ -145,7 +150,7 @@ def run_episode(
 
     act = _policy(planner, horizon, replan_every, record)
     td = real_env.reset(**task.reset)
-    executed, path = [], [view.position(td)]
+    executed, path, states = [], [view.position(td)], [view.flat_state(td)]
     plan_seconds, problem, success = 0.0, None, False
     while len(executed) < horizon and not success:
         begin = time.perf_counter()
@@ -157,6 +162,7 @@ def run_episode(
         success = bool(td["next", SUCCESS_KEY])
         td = step_mdp(td)
         path.append(view.position(td))
+        states.append(view.flat_state(td))
     final, goal = view.position(td), view.goal(td)
     first_problem, first_result = plans[0]
     model_final = view.predicted_final(first_problem, torch.stack(executed))
@@ -175,6 +181,17 @@ def run_episode(
         path=torch.stack(path),
         restart=0 if first_result is None else int(first_result.restart.reshape(-1)[0]),
         model_transitions=model_transitions,
+        transitions=_executed(states, executed),
+    )
+
+
+def _executed(states: list[Tensor | None], actions: list[Tensor]) -> TransitionData | None:
+    """The episode's real transitions as one trajectory; ``None`` where the view has no flat state."""
+    if states[0] is None:
+        return None
+    visited = torch.stack(states).float()
+    return TransitionData(
+        visited[:-1], torch.stack(actions).float(), visited[1:], torch.zeros(len(actions), dtype=torch.long)
     )
 
 

@@ -97,6 +97,10 @@ class StateView:
         """The real env's position (what the goal is compared to) in ``tensordict``."""
         return tensordict[self.position_key]
 
+    def flat_state(self, tensordict: TensorDictBase) -> Tensor:
+        """The state entries concatenated, as a learned model's flat state (``TransitionData``)."""
+        return torch.cat([tensordict[key] for key in self.state_keys], dim=-1)
+
     def goal(self, tensordict: TensorDictBase) -> Tensor:
         """The goal position in ``tensordict``."""
         return tensordict[self.goal_key]
@@ -161,6 +165,10 @@ class PixelView:
     def position(self, tensordict: TensorDictBase) -> Tensor:
         """The real env's position in ``tensordict`` (the real state; the planners never see it)."""
         return tensordict["observation"]
+
+    def flat_state(self, tensordict: TensorDictBase) -> None:
+        """``None``: a pixel model is not refitted on flat states."""
+        return None
 
     def goal(self, tensordict: TensorDictBase) -> Tensor:
         """The real goal position in ``tensordict``."""

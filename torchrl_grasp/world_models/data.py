@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -219,6 +220,37 @@ class TransitionData:
         ``[W, steps, A]`` and the real states after them ``[W, steps, D]``."""
         rows = starts[:, None] + torch.arange(steps)
         return self.states[starts], self.actions[rows], self.next_states[rows]
+
+    def concat(self, other: TransitionData) -> TransitionData:
+        """Both sets of transitions, ``other``'s trajectories renumbered after this one's.
+
+        Examples:
+            >>> one = TransitionData(torch.zeros(2, 1), torch.zeros(2, 1), torch.ones(2, 1), torch.tensor([0, 0]))
+            >>> both = one.concat(one)
+            >>> len(both), both.trajectory_ids.tolist()
+            (4, [0, 0, 1, 1])
+        """
+        offset = int(self.trajectory_ids.max()) + 1 if len(self) else 0
+        return TransitionData(
+            torch.cat([self.states, other.states]),
+            torch.cat([self.actions, other.actions]),
+            torch.cat([self.next_states, other.next_states]),
+            torch.cat([self.trajectory_ids, other.trajectory_ids - int(other.trajectory_ids.min()) + offset]),
+        )
+
+    def digest(self) -> str:
+        """A 16-hex-digit hash of the transitions' values: what names a model fitted on them.
+
+        Examples:
+            >>> data = TransitionData(torch.zeros(2, 1), torch.zeros(2, 1), torch.ones(2, 1), torch.tensor([0, 0]))
+            >>> len(data.digest()), data.digest() == data.digest(), data.digest() == data.concat(data).digest()
+            (16, True, False)
+        """
+        hasher = hashlib.sha256()
+        for tensor in (self.states, self.actions, self.next_states, self.trajectory_ids):
+            hasher.update(str(tuple(tensor.shape)).encode())
+            hasher.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return hasher.hexdigest()[:16]
 
     def split_trajectories(
         self, validation_fraction: float, generator: torch.Generator

@@ -48,6 +48,9 @@ class ModelConfig:
             :func:`~torchrl_grasp.envs.goal_env.make_goal_env` and the model predicts
             ``layout.model_state_keys``. ``None`` for this package's envs (the state at
             ``"observation"``, made by :func:`torchrl_grasp.envs.make_env`). Defaults to ``None``.
+        extra_data_digest (str, optional): the :meth:`~torchrl_grasp.world_models.data.TransitionData.digest`
+            of transitions trained on besides the collected ones (``load_or_train(extra_data=...)``
+            sets it, so a refitted model has its own cache file). Defaults to ``None``.
 
     Examples:
         >>> config = ModelConfig("WallDoor-v0", env_kwargs={"max_step": 0.05})
@@ -65,6 +68,7 @@ class ModelConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     seed: int = 0
     layout: EnvLayout | None = None
+    extra_data_digest: str | None = None
 
     @property
     def state_keys(self) -> tuple[str, ...]:
@@ -326,9 +330,17 @@ class _CallableModule(torch.nn.Module):
 
 
 def fit_world_model(
-    config: ModelConfig, make_env: EnvFactory, *, progress: bool = True
+    config: ModelConfig,
+    make_env: EnvFactory,
+    *,
+    progress: bool = True,
+    extra_data: TransitionData | None = None,
 ) -> tuple[ResidualMLP, ValidationReport]:
     """Collects data, holds out trajectories, trains and validates a model, with no cache.
+
+    ``extra_data`` (transitions of the same state layout, such as the planners' executed
+    episodes) joins the training split; the validation split stays the collected one's, so
+    reports before and after a refit compare.
 
     Args:
         config (ModelConfig): what to make.
@@ -364,6 +376,14 @@ def fit_world_model(
     train, held_out = data.split_trajectories(
         config.collection.validation_fraction, torch.Generator().manual_seed(seeds[0])
     )
+    if extra_data is not None:
+        if extra_data.states.shape[-1] != data.states.shape[-1] or extra_data.actions.shape[-1] != data.actions.shape[-1]:
+            raise ValueError(
+                f"extra_data has states of {extra_data.states.shape[-1]} and actions of {extra_data.actions.shape[-1]} "
+                f"features; the collected data has {data.states.shape[-1]} and {data.actions.shape[-1]} "
+                f"(the state is {list(config.state_keys)}, concatenated)."
+            )
+        train = train.concat(extra_data)
     model = ResidualMLP(
         data.states.shape[-1],
         data.actions.shape[-1],
@@ -384,8 +404,14 @@ def load_or_train(
     cache_directory: Path | None = None,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    extra_data: TransitionData | None = None,
 ) -> LearnedWorldModel:
     """The model of ``config`` from the cache, or trained (by :func:`fit_world_model`) and cached.
+
+    ``extra_data`` refits on more transitions (the model-based RL loop: plan, execute, collect the
+    executed episodes with :attr:`~torchrl_grasp.benchmark.episodes.Episode.transitions`, refit,
+    plan again): they join the collected training data, and the model is cached under its own
+    name (``config.extra_data_digest``).
 
     The cache file is ``<cache>/world_models/<env_id>-<hash>.pt``, the hash covering ``config``
     and :data:`MODEL_FORMAT_VERSION`; ``<cache>`` is ``$TORCHRL_GRASP_CACHE`` or
@@ -421,6 +447,8 @@ def load_or_train(
         (torch.Size([2]), torch.Size([2]))
     """
     make_env = make_env if make_env is not None else default_env_factory(config)
+    if extra_data is not None:
+        config = replace(config, extra_data_digest=extra_data.digest())
     path = cache_path(config.env_id, config, MODEL_FORMAT_VERSION, cache_directory)
     loaded = load_cached(path, _load) if path.exists() else None
     from_cache = loaded is not None
@@ -429,7 +457,7 @@ def load_or_train(
         warn_if_worse_than_no_change(report)
     else:
         start = time.perf_counter()
-        model, report = fit_world_model(config, make_env, progress=progress)
+        model, report = fit_world_model(config, make_env, progress=progress, extra_data=extra_data)
         seconds = time.perf_counter() - start
         save_or_warn(
             {
