@@ -95,6 +95,25 @@ def test_pusht_without_gym_pusht_fails_before_training_and_names_the_extra(tmp_p
     assert not (tmp_path / "cache").exists()  # nothing was trained
 
 
+@pytest.mark.parametrize("entry", ["main", "load_view", "sample_tasks", "real_env"])
+def test_a_tier_whose_package_is_missing_names_the_extra_before_training(tmp_path, monkeypatch, entry):
+    """Every way into a pointmaze tier registers gymnasium-robotics first (or names the extra)."""
+    from torchrl_grasp.benchmark.suite import SUITE
+
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(sys.modules, "gymnasium_robotics", None)  # as if it were not installed
+    tier = SUITE["pointmaze-umaze"]
+    calls = {
+        "main": lambda: main(["--quick", "--env", "pointmaze-umaze", "--out", str(tmp_path / "out")]),
+        "load_view": lambda: tier.load_view(progress=False),
+        "sample_tasks": lambda: tier.sample_tasks(80, 2, seed=0),
+        "real_env": tier.real_env,
+    }
+    with pytest.raises(ImportError, match=r"torchrl-grasp\[robotics\]"):
+        calls[entry]()
+    assert not (tmp_path / "cache").exists()
+
+
 def test_quick_pixel_tier_plans_in_the_latent_space_and_is_judged_in_the_real_env(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
     records = main(["--quick", "--env", "walldoor-pixels", "--threads", "1", "--out", str(tmp_path / "out")])

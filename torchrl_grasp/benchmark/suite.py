@@ -75,6 +75,7 @@ class BenchmarkEnv:
 
     def load_view(self, *, progress: bool = True) -> StateView | PixelView:
         """The tier's world model, loaded from the cache or trained, as its planners see it."""
+        self.register()
         if self.pixel_model is not None:
             return PixelView(load_or_train_pixel_model(self.pixel_model, progress=progress))
         return StateView.of(load_or_train(self.model, progress=progress))
