@@ -8,7 +8,7 @@ from torchrl.data import Bounded, Unbounded
 from torchrl_grasp import TransitionModelEnv
 from torchrl_grasp.benchmark.__main__ import main
 from torchrl_grasp.benchmark.episodes import Task, run_episode
-from torchrl_grasp.benchmark.planners import make_planner
+from torchrl_grasp.benchmark.planners import FIRST_ACTION_ONLY, SETTINGS, make_planner
 from torchrl_grasp.envs import make_env
 
 START, GOAL, HORIZON = np.array([-0.5, -0.5]), np.array([-0.5, -0.1]), 20
@@ -111,3 +111,13 @@ def test_a_crash_loses_only_the_cell_it_was_in(tmp_path, monkeypatch):
         main(["--quick", "--env", "walldoor", "--planners", "grasp", "cem", "--out", str(tmp_path / "out")])
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [(r["planner"], r["episodes"]) for r in saved] == [("grasp", 2)]
+
+
+@pytest.mark.parametrize("name", sorted(set(SETTINGS) - set(FIRST_ACTION_ONLY)))
+def test_every_benchmark_planner_reaches_a_goal_at_its_published_settings(name):
+    """Each named setting of the benchmark builds and plans: a goal 0.3 away in the free plane."""
+    from tensordict import TensorDict
+
+    planner = make_planner(name, model_env(), 12, success_radius=0.05)
+    result = planner.plan(TensorDict(observation=torch.tensor([-0.5, -0.5]), goal=torch.tensor([-0.2, -0.5])))
+    assert result.goal_distance < 0.025, (name, result.goal_distance)  # the early stop's radius
