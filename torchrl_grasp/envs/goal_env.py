@@ -27,18 +27,9 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 from tensordict import NestedKey
-from torchrl.data import Composite, Unbounded
-from torchrl.envs import (
-    Compose,
-    DoubleToFloat,
-    EnvBase,
-    GymWrapper,
-    RenameTransform,
-    TransformedEnv,
-    default_info_dict_reader,
-)
+from torchrl.envs import Compose, DoubleToFloat, EnvBase, GymWrapper, RenameTransform, TransformedEnv
 
-from torchrl_grasp.envs.torchrl_env import SUCCESS_KEY
+from torchrl_grasp.envs.torchrl_env import SUCCESS_KEY, read_success
 
 GOAL_KEY = "goal"
 
@@ -169,11 +160,7 @@ def make_goal_env(
         )
     env = GymWrapper(gym_env, frame_skip=layout.frame_skip, device=device)
     if layout.success_key is not None:
-        success_spec = Composite(
-            {SUCCESS_KEY: Unbounded(shape=env.batch_size, dtype=torch.bool, device=env.device)},
-            shape=env.batch_size,
-        )
-        env.set_info_dict_reader(default_info_dict_reader([SUCCESS_KEY], spec=success_spec))
+        read_success(env)
     transforms = []
     doubles = _float64_keys(env)
     if doubles:

@@ -75,9 +75,15 @@ def make_env(
             **kwargs,
         )
     env = GymWrapper(gym_env, device=device)
+    read_success(env)
+    return env
+
+
+def read_success(env: GymWrapper) -> None:
+    """Makes ``env`` read ``info["is_success"]`` (a ``numpy.bool_`` per sub-env) into ``"is_success"``
+    at reset and at every step, a bool of the env's batch shape."""
     success_spec = Composite(
         {SUCCESS_KEY: Unbounded(shape=env.batch_size, dtype=torch.bool, device=env.device)},
         shape=env.batch_size,
     )
     env.set_info_dict_reader(default_info_dict_reader([SUCCESS_KEY], spec=success_spec))
-    return env
