@@ -195,7 +195,7 @@ def test_a_model_worse_than_predicting_no_change_is_named(small_data, small_mode
     report = validate(small_model, validation)
     assert report.no_change_error[10] > 5 * report.open_loop_error[10]  # a trained model clears the bar
     assert report.worse_than_no_change() == []
-    with pytest.warns(RuntimeWarning, match="worse than no change at 1, 10, 50 steps"):
+    with pytest.warns(RuntimeWarning, match=r"worse than no change at 1, 10, 50 step\(s\)"):
         validate(lambda state, action: state + 0.5, validation)  # drifts off
 
 

@@ -198,18 +198,19 @@ def warn_if_worse_than_no_change(report: ValidationReport, stacklevel: int = 3) 
         ...     warnings.simplefilter("always")
         ...     warn_if_worse_than_no_change(bad)
         >>> print(caught[0].message)  # doctest: +NORMALIZE_WHITESPACE
-        The world model predicts worse than no change at 1, 50 steps (open-loop error 3 vs 0.1, 1e+05 vs 2 for
-        a model that predicts no change): it has not learned the dynamics. Train with rollout_steps=1, a lower
-        lr or more steps, and check the data.
+        The world model predicts worse than no change at 1, 50 step(s) (open-loop error 3 vs 0.1, 1e+05 vs 2 for
+        a model that predicts no change): planning on it there plans on noise. Check the data and train longer,
+        with a lower lr or less input noise; a multi-step fit that diverged is worse at every horizon.
     """
     worse = report.worse_than_no_change()
     if not worse:
         return
     pairs = ", ".join(f"{report.open_loop_error[k]:.3g} vs {report.no_change_error[k]:.3g}" for k in worse)
     warnings.warn(
-        f"The world model predicts worse than no change at {', '.join(map(str, worse))} steps (open-loop error "
-        f"{pairs} for a model that predicts no change): it has not learned the dynamics. Train with "
-        "rollout_steps=1, a lower lr or more steps, and check the data.",
+        f"The world model predicts worse than no change at {', '.join(map(str, worse))} step(s) (open-loop error "
+        f"{pairs} for a model that predicts no change): planning on it there plans on noise. Check the data "
+        "and train longer, with a lower lr or less input noise; a multi-step fit that diverged is worse at "
+        "every horizon.",
         RuntimeWarning,
         stacklevel=stacklevel,
     )
