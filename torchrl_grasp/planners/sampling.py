@@ -1,10 +1,10 @@
-r"""Sampling planners: the cross-entropy method (CEM) and MPPI, scored by the package's objective.
+r"""Sampling planners: the cross-entropy method (CEM), iCEM and MPPI, scored by the package's objective.
 
-Both run one search (:func:`sample_search`), written like TD-MPC2's ``_plan``: per plan, sample
+All run one search (:func:`sample_search`), written like TD-MPC2's ``_plan``: per plan, sample
 ``K`` action sequences around a mean, roll all of them out in one batched serial rollout, rank
 them by the objective's score (the final distance to the goal, or minus the model's return;
 :mod:`torchrl_grasp.objectives`), and refit the mean and the spread to the ``k`` best (the
-elites). They differ in the refit only:
+elites). CEM and MPPI differ in the refit only:
 
 .. math::
 
@@ -21,6 +21,9 @@ package adds: any env batch size and action shape, the whole plan (TorchRL's ret
 action), draws from ``generator`` only, a warm start from the previous plan, restarts, the best
 candidate seen (the final mean among them) as the plan, ``stop_distance``, the callback, and the
 same :class:`~torchrl_grasp.PlanResult` as every planner here.
+
+iCEM (:class:`GoalICEMPlanner`) is CEM with another :class:`Population`: how each iteration's
+candidates are drawn (coloured noise, a shrinking population, kept elites, momentum).
 """
 
 from __future__ import annotations
@@ -163,13 +166,12 @@ class Population:
 
 @dataclass
 class Search:
-    """What :func:`sample_search` leaves: the rounds run, the final mean ``[N, T, *A]``, the last
-    elites ``[N, k, T, *A]`` (best first) and the candidates scored per plan."""
+    """What :func:`sample_search` leaves: the rounds run, the final mean ``[N, T, *A]`` and the last
+    elites ``[N, k, T, *A]`` (best first)."""
 
     rounds: int
     mean: Tensor
     elites: Tensor
-    candidates: int
 
 
 def sample_search(
@@ -206,7 +208,6 @@ def sample_search(
     problems = {}  # the problem repeated per population size
     mean, std = mean[:, None], std[:, None]
     elites = carried
-    scored = 0
     for round_ in range(iterations):
         size = population.size(round_, samples=samples, top_k=top_k)
         noise = powerlaw_noise(
@@ -228,7 +229,6 @@ def sample_search(
         trajectories, _, score = context.scored_rollout(
             candidates.reshape(n * count, horizon, *action_shape), problems[count]
         )
-        scored += count
         score = score.reshape(n, count)
         ranked = torch.where(torch.isfinite(score), score, torch.full_like(score, math.inf))
         elite_scores, elite = ranked.topk(min(top_k, count), dim=1, largest=False)
@@ -246,8 +246,8 @@ def sample_search(
         if on_iteration is not None:
             on_iteration(round_ + 1, mean[:, 0], score[rows, winner])
         if context.reached(best):
-            return Search(round_ + 1, mean[:, 0], ranked_elites, scored)
-    return Search(iterations, mean[:, 0], ranked_elites, scored)
+            return Search(round_ + 1, mean[:, 0], ranked_elites)
+    return Search(iterations, mean[:, 0], ranked_elites)
 
 
 class GoalCEMPlanner(GoalPlanner):
