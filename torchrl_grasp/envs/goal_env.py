@@ -25,11 +25,10 @@ from dataclasses import dataclass
 import gymnasium
 import numpy as np
 import torch
-from gymnasium.vector import AutoresetMode
 from tensordict import NestedKey
 from torchrl.envs import Compose, DoubleToFloat, EnvBase, GymWrapper, RenameTransform, TransformedEnv
 
-from torchrl_grasp.envs.torchrl_env import SUCCESS_KEY, read_success
+from torchrl_grasp.envs.torchrl_env import SUCCESS_KEY, read_success, sync_vector_env
 
 GOAL_KEY = "goal"
 
@@ -150,14 +149,7 @@ def make_goal_env(
         for wrap in wrappers:
             gym_env = wrap(gym_env)
     else:
-        gym_env = gymnasium.make_vec(
-            env_id,
-            num_envs,
-            vectorization_mode="sync",
-            vector_kwargs={"autoreset_mode": AutoresetMode.DISABLED},
-            wrappers=wrappers,
-            **kwargs,
-        )
+        gym_env = sync_vector_env(env_id, num_envs, wrappers, **kwargs)
     env = GymWrapper(gym_env, frame_skip=layout.frame_skip, device=device)
     if layout.success_key is not None:
         read_success(env)

@@ -67,16 +67,24 @@ def make_env(
             **kwargs,
         )
     else:
-        gym_env = gymnasium.make_vec(
-            env_id,
-            num_envs,
-            vectorization_mode="sync",
-            vector_kwargs={"autoreset_mode": AutoresetMode.DISABLED},
-            **kwargs,
-        )
+        gym_env = sync_vector_env(env_id, num_envs, **kwargs)
     env = GymWrapper(gym_env, device=device)
     read_success(env)
     return env
+
+
+def sync_vector_env(env_id: str, num_envs: int, wrappers=(), **kwargs) -> gymnasium.vector.VectorEnv:
+    """gymnasium's ``SyncVectorEnv`` of ``num_envs`` copies (each wrapped by ``wrappers``, in order)
+    with autoreset off: TorchRL resets finished sub-envs itself, so ``("next", ...)`` is an
+    episode's true last observation."""
+    return gymnasium.make_vec(
+        env_id,
+        num_envs,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": AutoresetMode.DISABLED},
+        wrappers=list(wrappers),
+        **kwargs,
+    )
 
 
 def read_success(env: GymWrapper) -> None:
