@@ -61,7 +61,7 @@ def test_a_goal_plan_is_scored_where_the_episode_ended():
     env = make_env()
     planner = GradientPlanner(env, HORIZON, optim_steps=1, lr=1e-9, init_std=0.0, warm_start=False)
     context = planner.make_context(task())
-    _, _, score = context.scored_rollout(straight.unsqueeze(0))
+    score = context.scored_rollout(straight.unsqueeze(0)).score
     torch.testing.assert_close(score, torch.tensor([0.7]), rtol=0, atol=1e-6)  # from x = 0.3, not x = 1
 
 

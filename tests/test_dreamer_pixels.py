@@ -115,10 +115,10 @@ def test_grasp_reaches_a_reachable_latent_goal_of_a_random_rssm(tmp_path):
     start = planning.latent_filter.observe(planning.pixel_model.renderer(torch.tensor([-0.5, 0.0])))
     step = WorldModelStep(model.transition_module(), ["state", "belief"], "action")
     actions = torch.rand(1, 12, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    states, _, _ = step.rollout([start["state"][None], start["belief"][None]], actions)
+    states = step.rollout([start["state"][None], start["belief"][None]], actions).states
     goal = TensorDict(state=states[0][0, -1], belief=states[1][0, -1])
     problem = start.clone().set("goal", goal)
-    zero, _, _ = step.rollout([start["state"][None], start["belief"][None]], torch.zeros(1, 12, 2))
+    zero = step.rollout([start["state"][None], start["belief"][None]], torch.zeros(1, 12, 2)).states
     zero_distance = torch.cat([zero[0][0, -1] - goal["state"], zero[1][0, -1] - goal["belief"]]).norm()
     planner = GRASPPlanner(
         planning.goal_env(), 12, 200, lr_states=0.01, lr_actions=0.05, num_restarts=4,

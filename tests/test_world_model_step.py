@@ -51,11 +51,11 @@ class RewardingModel(torch.nn.Module):
 def test_a_model_that_also_writes_the_reward_is_called_directly_and_agrees_with_the_tensordict_path():
     module = TensorDictModule(RewardingModel(), in_keys=["x", "action"], out_keys=["x", "reward"])
     direct = WorldModelStep(module, ["x"], "action", reward_key="reward")
-    assert direct.direct is not None and direct.direct_writes_reward
+    assert direct.direct is not None and direct.direct_extras == ["reward"]
     through_td = WorldModelStep(module, ["x"], "action", reward_key="reward")
     through_td.direct = None
     start, actions = torch.randn(4, 2), torch.randn(4, 6, 2)
-    (states_a, rewards_a, _), (states_b, rewards_b, _) = (
+    (states_a, rewards_a, *_), (states_b, rewards_b, *_) = (
         step.rollout([start], actions, with_reward=True) for step in (direct, through_td)
     )
     torch.testing.assert_close(states_a[0], states_b[0])

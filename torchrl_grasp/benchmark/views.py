@@ -109,7 +109,7 @@ class StateView:
     def predicted_final(self, planner_input: TensorDictBase, actions: Tensor) -> Tensor:
         """The model's final position ``[D]`` after ``actions`` ``[T, A]``, in the real env's coordinates."""
         start = [planner_input[key][None] for key in self.state_keys]
-        trajectory, _, _ = self.step.rollout(start, actions[None])
+        trajectory = self.step.rollout(start, actions[None]).states
         return trajectory[self.state_keys.index(self.position_key)][0, -1]
 
 

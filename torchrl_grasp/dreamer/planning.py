@@ -135,7 +135,7 @@ class LatentPlanning:
             latent["state"].reshape(-1, self.model.size.state_dim),
             latent["belief"].reshape(-1, self.model.size.belief_dim),
         ]
-        states, _, _ = self.step.rollout(start, actions.reshape(-1, *actions.shape[-2:]))
+        states = self.step.rollout(start, actions.reshape(-1, *actions.shape[-2:])).states
         readings = self.model.position({"state": states[0], "belief": states[1]})
         return readings.reshape(*batch, *readings.shape[1:])
 

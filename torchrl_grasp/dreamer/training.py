@@ -252,9 +252,9 @@ def validate_pixel_model(
     open_loop = {}
     if horizons:
         longest = max(horizons)
-        states, _, _ = step.rollout(
+        states = step.rollout(
             [start["state"], start["belief"]], held_out.actions[:, context : context + longest]
-        )
+        ).states
         for horizon in horizons:
             predicted = model.position(
                 {"state": states[0][:, horizon], "belief": states[1][:, horizon]}

@@ -107,6 +107,13 @@ class GoalPlanner(MPCPlannerBase):
         mean_keys (mapping, optional): plan on what the model writes at these keys instead of
             the state keys they map from: ``{"state": "prior_mean"}`` plans a Dreamer prior on its
             mean. Defaults to ``None``.
+        penalty_weight (float): :math:`\beta`: with ``beta > 0``, every loss and score adds
+            ``beta`` times the sum along the plan of what the world model writes at
+            ``penalty_key``, such as an ensemble's disagreement: plans keep to where the model
+            knows the world (:mod:`torchrl_grasp.objectives`). Defaults to ``0.0`` (none).
+        penalty_key (NestedKey): where the world model writes its penalty. Defaults to
+            ``"disagreement"``, where :func:`~torchrl_grasp.world_models.learned.model_env` puts
+            an ensemble's.
 
     **Stochastic world models** (a Dreamer prior that writes its sampled state): within one
     plan the model's noise is fixed, so each call of the model draws the same noise at every iteration
@@ -156,7 +163,10 @@ class GoalPlanner(MPCPlannerBase):
         callback: Callback | None = None,
         model_samples: int = 1,
         mean_keys: Mapping[NestedKey, NestedKey] | None = None,
+        penalty_weight: float = 0.0,
+        penalty_key: NestedKey = "disagreement",
     ):
+        check_rates(non_negative=dict(penalty_weight=penalty_weight))
         model_env, reward_transform = model_based_env(env)  # checked before TorchRL's own checks
         action_key = env.action_key if action_key is None else action_key
         super().__init__(env=env, action_key=action_key)
@@ -186,6 +196,7 @@ class GoalPlanner(MPCPlannerBase):
         self._noise_seeds_start = self._noise_seeds.get_state()
         self.reward_key = None if reward_key is None else _model_key(unravel_key(reward_key))
         self.reward_weight = reward_weight
+        self.penalty_weight = penalty_weight
         self.callback = callback
         self.model_step = WorldModelStep(
             model_env.world_model,
@@ -193,6 +204,7 @@ class GoalPlanner(MPCPlannerBase):
             self.action_key,
             self.reward_key,
             reward_transform,
+            _model_key(unravel_key(penalty_key)),
             samples=model_samples,
             mean_keys=mean_keys,
         )
@@ -249,6 +261,7 @@ class GoalPlanner(MPCPlannerBase):
             self.num_restarts,
             reward_weight=self.reward_weight if self.reward_key is not None else None,
             expected_shapes=self.state_shapes,
+            penalty_weight=self.penalty_weight,
         )
         return PlanContext(
             problem=problem,
@@ -342,7 +355,9 @@ class GoalPlanner(MPCPlannerBase):
             iterations=iterations,
             status=status,
             restart=index,
-            **problem.objective.report(problem.pick(best.score, index)),
+            **problem.objective.report(
+                problem.pick(best.score, index), None if best.penalty is None else problem.pick(best.penalty, index)
+            ),
         )
 
 

@@ -13,6 +13,7 @@ class BestPlan:
     """Keeps, per plan ``[N]``, the actions, rollout and states whose rollout scored lowest.
 
     The score is the objective's (see :mod:`torchrl_grasp.objectives`); non-finite scores never win.
+    With a penalty, the kept plan's penalty total ``[N]`` is kept beside it (``None`` without).
 
     Examples:
         >>> from tensordict import TensorDict
@@ -27,14 +28,20 @@ class BestPlan:
 
     def __init__(self):
         self.score = None
+        self.penalty = None
 
     def offer(
-        self, score: Tensor, actions: Tensor, rollout: TensorDictBase, virtual: TensorDictBase | None
+        self,
+        score: Tensor,
+        actions: Tensor,
+        rollout: TensorDictBase,
+        virtual: TensorDictBase | None,
+        penalty: Tensor | None = None,
     ) -> None:
         """Takes the candidates that beat the best so far.
 
         ``actions`` ``[N, T, *A]``, ``rollout`` ``[N, T+1]``, ``virtual`` the plan's states ``[N, T]``
-        (``None`` takes the rollout's).
+        (``None`` takes the rollout's), ``penalty`` the rollout's penalty total ``[N]`` or ``None``.
         """
         if virtual is None:
             virtual = rollout[:, 1:]
@@ -42,9 +49,12 @@ class BestPlan:
         if self.score is None:
             self.score, self.actions = score.clone(), actions.detach().clone()
             self.rollout, self.virtual = rollout.detach().clone(), virtual.detach().clone()
+            self.penalty = None if penalty is None else penalty.detach().clone()
             return
         better = score < self.score
         self.score = torch.where(better, score, self.score)
+        if penalty is not None:
+            self.penalty = torch.where(better, penalty.detach(), self.penalty)
         self.actions = torch.where(
             better.reshape(-1, *[1] * (actions.ndim - 1)), actions.detach(), self.actions
         )

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from tensordict import TensorDictBase
 from torch import Tensor
 
+from torchrl_grasp.objectives import PlanRollout
 from torchrl_grasp.planners.best import BestPlan
 from torchrl_grasp.planners.problem import PlanningProblem
 from torchrl_grasp.world_models.step import WorldModelStep
+
+
+class ScoredRollout(NamedTuple):
+    """A serial rollout of ``N`` plans and what the objective makes of it (:meth:`PlanContext.scored_rollout`)."""
+
+    #: the states ``s_0 .. s_T``, ``[N, T+1]``.
+    states: TensorDictBase
+    #: the differentiable loss ``[N]``.
+    loss: Tensor
+    #: the score ``[N]`` that ranks plans (lower is better), detached.
+    score: Tensor
+    #: the model's penalty summed along each rollout ``[N]`` (unweighted); ``None`` without a penalty.
+    penalty: Tensor | None
 
 
 @dataclass
@@ -75,33 +90,37 @@ class PlanContext:
         self.model_transitions += actions.numel() // max(1, self.action_shape.numel())
         return self.objective.step(self.model_step, states, actions)
 
-    def rollout(self, actions: Tensor, problem: PlanningProblem | None = None):
-        """The serial rollout of ``actions`` ``[N, T, *A]``: a TensorDict ``[N, T+1]``, the rewards and the
-        done flags ``[N, T]`` (each ``None`` where the objective needs none or the model writes none)."""
+    def rollout(self, actions: Tensor, problem: PlanningProblem | None = None) -> PlanRollout:
+        """The serial rollout of ``actions`` ``[N, T, *A]``: the
+        :class:`~torchrl_grasp.objectives.PlanRollout` (states ``[N, T+1]``; rewards, done flags and
+        penalties ``[N, T]``, each ``None`` where the objective needs none or the model writes none)."""
         problem = problem or self.problem
         self.model_calls += actions.shape[1]
         self.model_transitions += actions.numel() // max(1, self.action_shape.numel())
         return problem.objective.rollout(self.model_step, problem.start, actions)
 
-    def scored_rollout(self, actions: Tensor, problem: PlanningProblem | None = None):
-        """The rollout, its differentiable loss ``[N]`` and its score ``[N]`` (lower is better)."""
+    def scored_rollout(self, actions: Tensor, problem: PlanningProblem | None = None) -> ScoredRollout:
+        """The rollout with its loss, score and penalty: the :class:`ScoredRollout`."""
         problem = problem or self.problem
-        rollout, rewards, done = self.rollout(actions, problem)
-        return (
-            rollout,
-            problem.objective.rollout_loss(rollout, rewards, done),
-            problem.objective.score(rollout, rewards, done),
+        rollout = self.rollout(actions, problem)
+        objective = problem.objective
+        return ScoredRollout(
+            rollout.states,
+            objective.rollout_loss(*rollout),
+            objective.score(*rollout),
+            objective.penalty_total(rollout.penalties, rollout.done),
         )
 
     @torch.no_grad()
     def evaluate(self, actions: Tensor, virtual: TensorDictBase | None, best: BestPlan) -> TensorDictBase:
         """Rolls ``actions`` out, offers the plan (with ``virtual`` as its states) to ``best``, returns the rollout."""
-        rollout, _, score = self.scored_rollout(actions)
-        best.offer(score, actions, rollout, virtual)
-        return rollout
+        scored = self.scored_rollout(actions)
+        best.offer(scored.score, actions, scored.states, virtual, scored.penalty)
+        return scored.states
 
     def reached(self, best: BestPlan) -> bool:
-        """Whether ``best`` holds, for every batch element, a plan within ``stop_distance``."""
+        """Whether ``best`` holds, for every batch element, a plan within ``stop_distance`` (by its
+        unpenalised score: the distance the model predicts)."""
         return best.score is not None and self.objective.reached(
-            best.score, self.problem.restarts, self.stop_distance
+            self.objective.unpenalised(best.score, best.penalty), self.problem.restarts, self.stop_distance
         )

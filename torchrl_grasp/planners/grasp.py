@@ -267,7 +267,7 @@ class GRASPPlanner(GoalPlanner):
             if goal is None:
                 if rollout is None:
                     with torch.no_grad():
-                        rollout, _, _ = context.rollout(actions)
+                        rollout = context.rollout(actions).states
                 virtual[key] = rollout.get(key)[:, 1:]
                 continue
             to_goal = (goal - start).unsqueeze(1)
@@ -303,12 +303,13 @@ def collocation_iteration(
     leaves ``[N, T, *F_k]`` in the problem's state-key order), in place: the batched model call, the
     objective's collocation loss, one optimiser step, noise and bounds. No TensorDict is read here.
 
-    By reward (``objective.uses_reward``), the reward's gradient also reaches the virtual states,
-    one step through the model's state input: the dynamics term's gradient stops there (GRASP's
-    stop-gradient), the reward's does not, so each virtual state climbs the next step's reward
-    and the dynamics term pulls the actions after it. Without it the reward reaches the actions
-    one step ahead only, and the plan is myopic (``docs/tuning.md``, reward section). It costs a
-    second backward pass of the same graph.
+    By reward (``objective.uses_reward``) or with a penalty (``objective.uses_penalty``), the
+    step cost's gradient also reaches the virtual states, one step through the model's state
+    input: the dynamics term's gradient stops there (GRASP's stop-gradient), the step cost's
+    does not, so each virtual state climbs the next step's reward (or leaves where the model is
+    unsure) and the dynamics term pulls the actions after it. Without it the cost reaches the
+    actions one step ahead only, and the plan is myopic (``docs/tuning.md``, reward section). It
+    costs a second backward pass of the same graph.
 
     Returns the loss per plan ``[N]`` (detached).
     """
@@ -318,26 +319,30 @@ def collocation_iteration(
         torch.cat([start.unsqueeze(1), states[:, :-1].detach() if stop_gradient else states[:, :-1]], dim=1)
         for start, states in zip(problem.start_leaves, leaves)
     ]
-    reward_to_states = stop_gradient and problem.objective.uses_reward
-    if reward_to_states:
-        inputs = [x.requires_grad_() for x in inputs]  # leaves of their own: the reward's path to the states
+    objective = problem.objective
+    cost_to_states = stop_gradient and objective.has_step_cost
+    if cost_to_states:
+        inputs = [x.requires_grad_() for x in inputs]  # leaves of their own: the step cost's path to the states
     prediction = context.step(
         [x.reshape(n * horizon, *x.shape[2:]) for x in inputs],
         actions.reshape(n * horizon, *context.action_shape),
     )
     done = None if prediction.done is None else prediction.done.reshape(n, horizon)
-    loss = problem.objective.collocation_loss(
+    rewards = None if prediction.reward is None else prediction.reward.reshape(n, horizon)
+    penalties = None if prediction.penalty is None else prediction.penalty.reshape(n, horizon)
+    loss = objective.collocation_loss(
         [pred.reshape(n, horizon, -1) for pred in prediction.states],
         [states.reshape(n, horizon, -1) for states in leaves],
-        prediction.reward,
+        rewards,
         goal_weight,
         done,
+        penalties,
     )
     added = None
-    if reward_to_states:
-        reward_loss = problem.objective.reward_loss(prediction.reward.reshape(n, horizon), done).sum()
-        if reward_loss.requires_grad:  # (else descend says the model is not differentiable)
-            through = torch.autograd.grad(reward_loss, inputs, retain_graph=True, allow_unused=True)
+    if cost_to_states:
+        step_cost = objective.step_cost(rewards, penalties, done).sum()
+        if step_cost.requires_grad:  # (else descend says the model is not differentiable)
+            through = torch.autograd.grad(step_cost, inputs, retain_graph=True, allow_unused=True)
             added = [*map(_onto_virtual_states, through), None]  # nothing added to the actions' gradient
     descend(optimizer, loss, [*leaves, actions], added)
     with torch.no_grad():

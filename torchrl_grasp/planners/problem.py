@@ -98,6 +98,7 @@ def read_problem(
     restarts: int,
     reward_weight: float | None = None,
     expected_shapes: Sequence[torch.Size | None] | None = None,
+    penalty_weight: float = 0.0,
 ) -> PlanningProblem:
     """Reads the start state and the goal from ``tensordict`` ``[*B]`` and validates them.
 
@@ -107,6 +108,7 @@ def read_problem(
     :func:`spec_feature_shapes`) are the state's shapes after the batch dims, per state key
     (``None`` where unknown); a state of another shape is refused. Nothing of ``tensordict`` is
     shared with the problem, so a model that edits its input cannot change the caller's.
+    ``penalty_weight`` goes to the objective (see :mod:`torchrl_grasp.objectives`).
     """
     state_keys = [unravel_key(key) for key in state_keys]
     batch = tensordict.batch_size
@@ -148,14 +150,14 @@ def read_problem(
         {key: per_plan(x) for key, x in start.items()}, batch_size=[num_plans], device=device
     )
     if goal is None:
-        objective = RewardObjective(state_keys, reward_weight)
+        objective = RewardObjective(state_keys, reward_weight, penalty_weight)
     else:
         goal_td = TensorDict(
             {key: per_plan(x).to(start[key].dtype) for key, x in goal.items()},
             batch_size=[num_plans],
             device=device,
         )
-        objective = GoalObjective(goal_td, state_keys)
+        objective = GoalObjective(goal_td, state_keys, penalty_weight)
     return PlanningProblem(batch_shape=batch, restarts=restarts, start=start_td, objective=objective)
 
 

@@ -40,6 +40,8 @@ class PlanResult:
             (the index in the ``restarts`` dim of the callback's view).
         predicted_return (Tensor or None): when planning by reward, the sum of the world
             model's rewards along the rollout, ``[*B]``; else ``None``.
+        penalty (Tensor or None): with a ``penalty_weight``, the sum of the world model's penalty
+            (such as its ensemble's disagreement) along the rollout, unweighted, ``[*B]``; else ``None``.
 
     Examples:
         >>> import torch
@@ -73,3 +75,4 @@ class PlanResult:
     restart: Tensor
     predicted_return: Tensor | None = None
     model_transitions: float = 0.0
+    penalty: Tensor | None = None

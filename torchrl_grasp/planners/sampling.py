@@ -226,15 +226,15 @@ def sample_search(
         count = candidates.shape[1]
         if count not in problems:
             problems[count] = context.problem.repeat(count)
-        trajectories, _, score = context.scored_rollout(
-            candidates.reshape(n * count, horizon, *action_shape), problems[count]
-        )
-        score = score.reshape(n, count)
+        scored = context.scored_rollout(candidates.reshape(n * count, horizon, *action_shape), problems[count])
+        score = scored.score.reshape(n, count)
         ranked = torch.where(torch.isfinite(score), score, torch.full_like(score, math.inf))
         elite_scores, elite = ranked.topk(min(top_k, count), dim=1, largest=False)
         ranked_elites = candidates[rows[:, None], elite]
         winner = elite[:, 0]
-        best.offer(score[rows, winner], ranked_elites[:, 0], trajectories[rows * count + winner], virtual)
+        kept = rows * count + winner
+        penalty = None if scored.penalty is None else scored.penalty[kept]
+        best.offer(score[rows, winner], ranked_elites[:, 0], scored.states[kept], virtual, penalty)
         if history is not None:
             history[round_] = score[rows, winner]
         new_mean, new_std = refit(ranked_elites, elite_scores)

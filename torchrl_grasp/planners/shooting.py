@@ -38,18 +38,18 @@ def shoot(
     taken = 0
     for step in range(steps):
         taken += 1
-        rollout, loss, score = context.scored_rollout(candidate)
+        scored = context.scored_rollout(candidate)
         with torch.no_grad():
-            best.offer(score, candidate, rollout, virtual)
+            best.offer(scored.score, candidate, scored.states, virtual, scored.penalty)
             if history is not None:
-                history[step] = loss
+                history[step] = scored.loss
         if context.reached(best):
             break
-        descend(optimizer, loss, [candidate])
+        descend(optimizer, scored.loss, [candidate])
         with torch.no_grad():
             candidate.copy_(context.clamp(candidate))
         if on_update is not None:
-            on_update(step + 1, candidate.detach(), loss.detach())
+            on_update(step + 1, candidate.detach(), scored.loss.detach())
     with torch.no_grad():
         actions.copy_(candidate)
     return taken

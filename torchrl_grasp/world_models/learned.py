@@ -26,6 +26,9 @@ from torchrl_grasp.world_models.validation import ValidationReport, validate, wa
 # Bump when a change to the code would make an old cached model wrong for its config.
 MODEL_FORMAT_VERSION = 1
 
+#: Where the model env of an ensemble writes its members' disagreement (the planners' ``penalty_key``).
+DISAGREEMENT_KEY = "disagreement"
+
 EnvFactory = Callable[[int | None], EnvBase]
 
 
@@ -189,7 +192,9 @@ class LearnedWorldModel:
     Attributes:
         model (ResidualMLP): frozen (no gradient on its parameters), in eval mode.
         report (ValidationReport): its errors on held-out trajectories.
-        env (TransitionModelEnv): ``model`` with the real env's state and action specs.
+        env (TransitionModelEnv): ``model`` with the real env's state and action specs; an
+            ensemble's also writes its members' disagreement at ``"disagreement"``, which planners
+            given a ``penalty_weight`` add to their objective.
         config (ModelConfig): what made it.
         path (Path): its cache file.
         train_seconds (float): collection, training and validation time when it was made.
@@ -254,19 +259,27 @@ def model_env(
     state_key: NestedKey | Sequence[NestedKey] = "observation",
     action_key: NestedKey = "action",
     goal_key: NestedKey | None = "goal",
+    penalty_key: NestedKey | None = None,
     device: torch.device | str = "cpu",
 ) -> TransitionModelEnv:
     """A :class:`TransitionModelEnv` around ``model`` with the state and action specs of ``real_env``.
 
     The real env's batch dimensions are dropped from the specs. With several state keys (a
     list), ``model`` maps their concatenation (in that order) and the action to the next one,
-    and the env splits it back into the entries (:class:`ConcatenatedStates`).
+    and the env splits it back into the entries (:class:`ConcatenatedStates`). With
+    ``penalty_key``, ``model`` returns ``(next_state, penalty)`` (the penalty ``[*B, 1]``, such as
+    :class:`WithDisagreement`'s) and the world model writes the penalty there, for planners with
+    a ``penalty_weight``.
 
     Examples:
         >>> from torchrl.envs import GymEnv
         >>> env = model_env(lambda s, a: s, GymEnv("Pendulum-v1"), goal_key=None)
         >>> env.observation_spec["observation"].shape, env.action_spec.shape
         (torch.Size([3]), torch.Size([1]))
+        >>> ensemble = ResidualMLP(3, 1, NetworkConfig(hidden_size=8, num_layers=1, num_members=3))
+        >>> unsure = model_env(WithDisagreement(ensemble), GymEnv("Pendulum-v1"), penalty_key="disagreement")
+        >>> unsure.world_model.out_keys
+        ['observation', 'disagreement']
     """
     leading = (0,) * real_env.batch_dims
 
@@ -276,12 +289,13 @@ def model_env(
     action_spec = unbatched(real_env.full_action_spec[action_key])
     if not isinstance(model, torch.nn.Module):
         model = _CallableModule(model)
+    extra_keys = [] if penalty_key is None else [penalty_key]
     if not isinstance(state_key, (str, tuple)):  # several entries
         keys = [unravel_key(key) for key in state_key]
         specs = {key: unbatched(real_env.full_observation_spec[key]) for key in keys}
         module = ConcatenatedStates(model, [specs[key].shape[-1] for key in keys])
         return TransitionModelEnv(
-            TensorDictModule(module, in_keys=[*keys, action_key], out_keys=keys),
+            TensorDictModule(module, in_keys=[*keys, action_key], out_keys=[*keys, *extra_keys]),
             Composite(specs),
             action_spec,
             action_key=action_key,
@@ -289,6 +303,8 @@ def model_env(
             device=device,
         )
     state_spec = unbatched(real_env.full_observation_spec[state_key])
+    if extra_keys:
+        model = TensorDictModule(model, in_keys=[state_key, action_key], out_keys=[state_key, *extra_keys])
     return TransitionModelEnv(
         model,
         state_spec,
@@ -317,7 +333,30 @@ class ConcatenatedStates(torch.nn.Module):
 
     def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         *states, action = tensors
-        return tuple(self.model(torch.cat(states, dim=-1), action).split(self.sizes, dim=-1))
+        out = self.model(torch.cat(states, dim=-1), action)
+        next_state, *extra = out if isinstance(out, tuple) else (out,)  # a penalty rides along
+        return (*next_state.split(self.sizes, dim=-1), *extra)
+
+
+class WithDisagreement(torch.nn.Module):
+    """An ensemble's mean next state and its members' disagreement ``[*B, 1]``, from one
+    evaluation of the members (:meth:`ResidualMLP.mean_and_disagreement`): the model that
+    :func:`model_env` writes a penalty for, at ``penalty_key``.
+
+    Examples:
+        >>> ensemble = ResidualMLP(2, 2, NetworkConfig(hidden_size=8, num_layers=1, num_members=3))
+        >>> mean, spread = WithDisagreement(ensemble)(torch.zeros(4, 2), torch.ones(4, 2))
+        >>> mean.shape, spread.shape
+        (torch.Size([4, 2]), torch.Size([4, 1]))
+    """
+
+    def __init__(self, ensemble: ResidualMLP):
+        super().__init__()
+        self.ensemble = ensemble
+
+    def forward(self, state: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, spread = self.ensemble.mean_and_disagreement(state, action)
+        return mean, spread.unsqueeze(-1)
 
 
 class _CallableModule(torch.nn.Module):
@@ -476,7 +515,10 @@ def load_or_train(
     real_env = make_env(None)
     try:
         state_key = "observation" if config.layout is None else list(config.state_keys)
-        env = model_env(model, real_env, state_key=state_key, device=device)
+        if model.num_members > 1:  # planners with a penalty_weight read the members' disagreement
+            env = model_env(WithDisagreement(model), real_env, state_key=state_key, penalty_key=DISAGREEMENT_KEY, device=device)
+        else:
+            env = model_env(model, real_env, state_key=state_key, device=device)
     finally:
         real_env.close()
     return LearnedWorldModel(model, report, env, config, path, seconds, from_cache)

@@ -81,6 +81,9 @@ class ResidualMLP(nn.Module):
         torch.Size([4, 7, 2])
         >>> model.disagreement(state, action).shape
         torch.Size([5])
+        >>> mean, spread = model.mean_and_disagreement(state, action)  # both from one call of the members
+        >>> torch.equal(mean, model(state, action)), torch.equal(spread, model.disagreement(state, action))
+        (True, True)
     """
 
     def __init__(
@@ -170,7 +173,11 @@ class ResidualMLP(nn.Module):
 
         Zero for a single network.
         """
+        return self.mean_and_disagreement(state, action)[1]
+
+    def mean_and_disagreement(self, state: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`forward` and :meth:`disagreement` from one evaluation of the members: ``[*B, D]``, ``[*B]``."""
         members = self.members(state, action)
         if self.num_members == 1:
-            return torch.zeros(members.shape[1:-1], dtype=members.dtype, device=members.device)
-        return members.std(0).norm(dim=-1)
+            return members[0], torch.zeros(members.shape[1:-1], dtype=members.dtype, device=members.device)
+        return members.mean(0), members.std(0).norm(dim=-1)

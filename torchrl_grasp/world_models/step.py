@@ -62,6 +62,22 @@ class Prediction(NamedTuple):
     reward: Tensor | None
     #: whether the model says the episode ended on this step, ``[M]``; ``None`` if it writes no done flag.
     done: Tensor | None
+    #: the cost the model writes beside the prediction (an ensemble's disagreement), summed over its
+    #: features, ``[M]``; ``None`` unless asked for.
+    penalty: Tensor | None = None
+
+
+class ModelRollout(NamedTuple):
+    """A serial rollout of ``N`` plans over ``T`` steps (:meth:`WorldModelStep.rollout`)."""
+
+    #: the states ``s_0 .. s_T`` per state key, ``[N, T+1, *F_k]``.
+    states: list[Tensor]
+    #: the rewards ``[N, T]``; ``None`` unless asked for.
+    rewards: Tensor | None
+    #: the done flags ``[N, T]``; ``None`` if the model writes none.
+    done: Tensor | None
+    #: the penalties ``[N, T]``; ``None`` unless asked for.
+    penalties: Tensor | None = None
 
 
 class WorldModelStep:
@@ -86,6 +102,9 @@ class WorldModelStep:
             :meth:`predict` with ``with_reward``.
         reward_transform (callable, optional): applied to each predicted reward (an env's
             ``RewardScaling``, see :func:`~torchrl_grasp.world_models.transformed.model_based_env`).
+        penalty_key (NestedKey, optional): where the model writes a cost of its prediction, such
+            as an ensemble's disagreement (:func:`~torchrl_grasp.world_models.learned.model_env`
+            writes it at ``"disagreement"``), for :meth:`predict` with ``with_penalty``.
 
     Keyword Args:
         samples (int): a stochastic model is called this many times per input (in the same
@@ -119,6 +138,7 @@ class WorldModelStep:
         action_key: NestedKey,
         reward_key: NestedKey | None = None,
         reward_transform: Callable[[Tensor], Tensor] | None = None,
+        penalty_key: NestedKey | None = None,
         *,
         samples: int = 1,
         mean_keys: Mapping[NestedKey, NestedKey] | None = None,
@@ -128,6 +148,7 @@ class WorldModelStep:
         self.state_keys = [unravel_key(key) for key in state_keys]
         self.action_key = unravel_key(action_key)
         self.reward_key = None if reward_key is None else unravel_key(reward_key)
+        self.penalty_key = None if penalty_key is None else unravel_key(penalty_key)
         if not isinstance(samples, int) or samples < 1:
             raise ValueError(f"model_samples must be a positive int, got {samples!r}.")
         self.samples = samples
@@ -136,10 +157,10 @@ class WorldModelStep:
         if unknown:
             raise ValueError(f"mean_keys names {unknown}, which are not state keys {self.state_keys}.")
         self.done_keys = infer_done_keys(module)
-        self.direct, self.direct_writes_reward = (None, False)
+        self.direct, self.direct_extras = None, []
         if not self.mean_keys:
-            self.direct, self.direct_writes_reward = _direct_callable(
-                module, self.state_keys, self.action_key, self.reward_key
+            self.direct, self.direct_extras = _direct_callable(
+                module, self.state_keys, self.action_key, [self.reward_key, self.penalty_key]
             )
         self._noise_seed: int | None = None
         self._noise_device: torch.device | None = None
@@ -179,7 +200,13 @@ class WorldModelStep:
         return self.predict(states, action).states
 
     def predict(
-        self, states: Sequence[Tensor], action: Tensor, *, with_reward: bool = False, step: int | None = None
+        self,
+        states: Sequence[Tensor],
+        action: Tensor,
+        *,
+        with_reward: bool = False,
+        with_penalty: bool = False,
+        step: int | None = None,
     ) -> Prediction:
         """One batched call on ``states`` ``[M, *F_k]`` and ``action`` ``[M, *A]``: the :class:`Prediction`.
 
@@ -198,6 +225,13 @@ class WorldModelStep:
             ...     [torch.zeros(2, 3)], torch.ones(2, 3), with_reward=True
             ... ).reward
             tensor([3., 3.])
+            >>> unsure = TensorDictModule(
+            ...     lambda s, a: (s + a, s.abs()), in_keys=["s", "action"], out_keys=["s", "disagreement"]
+            ... )
+            >>> WorldModelStep(unsure, ["s"], "action", penalty_key="disagreement").predict(
+            ...     [torch.tensor([[1.0, -2.0]])], torch.zeros(1, 2), with_penalty=True
+            ... ).penalty
+            tensor([3.])
         """
         if self._noise_seed is not None:
             self._reseed(step)
@@ -205,11 +239,13 @@ class WorldModelStep:
         if samples > 1:  # every input `samples` times in one call, then the average
             states = [value.repeat(samples, *[1] * (value.ndim - 1)) for value in states]
             action = action.repeat(samples, *[1] * (action.ndim - 1))
-        predictions, reward, done = self._call(states, action, with_reward)
+        predictions, reward, done, penalty = self._call(states, action, with_reward, with_penalty)
         if with_reward and self.reward_transform is not None:
             reward = self.reward_transform(reward)
         if reward is not None:
             reward = reward.reshape(samples, batch, -1).sum(-1).mean(0)
+        if penalty is not None:
+            penalty = penalty.reshape(samples, batch, -1).sum(-1).mean(0)
         if done is not None:
             done = done.reshape(samples, batch, -1).any(-1).any(0)
         next_states = []
@@ -226,25 +262,27 @@ class WorldModelStep:
             if samples > 1:
                 predicted = predicted.reshape(samples, batch, *predicted.shape[1:]).mean(0)
             next_states.append(predicted)
-        return Prediction(next_states, reward, done)
+        return Prediction(next_states, reward, done, penalty)
 
-    def _call(self, states: Sequence[Tensor], action: Tensor, with_reward: bool):
-        """The model on one batch: its predictions per state key, its reward (or ``None``) and its done flags (or ``None``)."""
+    def _call(self, states: Sequence[Tensor], action: Tensor, with_reward: bool, with_penalty: bool):
+        """The model on one batch: its predictions per state key, its reward, done flags and penalty
+        (each ``None`` where not asked for or not written)."""
         reward = None
-        if self.direct is not None and (self.direct_writes_reward or not with_reward):
+        wanted = [key for key, asked in ((self.reward_key, with_reward), (self.penalty_key, with_penalty)) if asked]
+        if self.direct is not None and all(key in self.direct_extras for key in wanted):
             out = self.direct(*states, action)
             predictions = [out] if isinstance(out, Tensor) else list(out)
-            expected = len(self.state_keys) + self.direct_writes_reward
-            if len(predictions) != expected:
+            names = [*self.state_keys, *self.direct_extras]
+            if len(predictions) != len(names):
                 raise ValueError(
-                    f"The world model returned {len(predictions)} tensors for {expected} outputs "
-                    f"{[*self.state_keys, *([self.reward_key] if self.direct_writes_reward else [])]}: it must "
-                    "return one next state per state key. Name its other outputs: wrap it in a "
-                    "TensorDictModule whose out_keys list them."
+                    f"The world model returned {len(predictions)} tensors for {len(names)} outputs "
+                    f"{names}: it must return one next state per state key. Name its other outputs: "
+                    "wrap it in a TensorDictModule whose out_keys list them."
                 )
-            if self.direct_writes_reward:
-                *predictions, reward = predictions
-            return predictions, (reward if with_reward else None), None
+            extras = dict(zip(self.direct_extras, predictions[len(self.state_keys) :]))
+            reward = extras.get(self.reward_key) if with_reward else None
+            penalty = extras.get(self.penalty_key) if with_penalty else None
+            return predictions[: len(self.state_keys)], reward, None, penalty
         td = TensorDict(batch_size=action.shape[:1], device=action.device)
         for key, value in zip(self.state_keys, states):
             td.set(key, value)
@@ -258,58 +296,76 @@ class WorldModelStep:
                 f"{sorted(map(str, out.keys(True, True)))}."
             )
         if with_reward:
-            reward = out.get(self.reward_key, None) if self.reward_key is not None else None
-            if reward is None:
-                raise KeyError(
-                    f"Planning by reward needs the world model to write the reward at reward_key="
-                    f"{self.reward_key!r}; it wrote {sorted(map(str, out.keys(True, True)))}."
-                )
+            reward = _written(out, self.reward_key, "the reward", "reward_key", purpose="Planning by reward")
+        penalty = _written(out, self.penalty_key, "a penalty", "penalty_key") if with_penalty else None
         done = None
         for key in self.done_keys:
             flag = out.get(key).reshape(action.shape[0], -1).bool()
             done = flag if done is None else done | flag
-        return predictions, reward, done
+        return predictions, reward, done, penalty
 
     def rollout(
-        self, start: Sequence[Tensor], actions: Tensor, with_reward: bool = False
-    ) -> tuple[list[Tensor], Tensor | None, Tensor | None]:
+        self, start: Sequence[Tensor], actions: Tensor, with_reward: bool = False, with_penalty: bool = False
+    ) -> ModelRollout:
         """The serial rollout ``s_{t+1} = F(s_t, a_t)`` of ``actions`` ``[N, T, *A]`` from ``start`` ``[N, *F_k]``.
 
-        Returns the states ``[N, T+1, *F_k]`` per state key, the rewards ``[N, T]`` (with
-        ``with_reward``, else ``None``) and the done flags ``[N, T]`` (``None`` if the model writes
-        none). This is the one place that steps the model through time in a loop; it is what
-        syncs and plan evaluation need, not the collocation iterations.
+        Returns the :class:`ModelRollout`. This is the one place that steps the model through
+        time in a loop; it is what syncs and plan evaluation need, not the collocation iterations.
         """
         states = list(start)
         trajectory = [[value] for value in states]
-        rewards, dones = [], []
+        predictions = []
         for t in range(actions.shape[1]):
-            prediction = self.predict(states, actions[:, t], with_reward=with_reward, step=t)
+            prediction = self.predict(
+                states, actions[:, t], with_reward=with_reward, with_penalty=with_penalty, step=t
+            )
             states = prediction.states
-            rewards.append(prediction.reward)
-            dones.append(prediction.done)
+            predictions.append(prediction)
             for key_trajectory, value in zip(trajectory, states):
                 key_trajectory.append(value)
-        trajectory = [torch.stack(key_trajectory, dim=1) for key_trajectory in trajectory]
-        rewards = torch.stack(rewards, dim=1) if with_reward else None
-        dones = torch.stack(dones, dim=1) if self.done_keys else None
-        return trajectory, rewards, dones
+
+        def over_time(name: str) -> Tensor | None:
+            values = [getattr(prediction, name) for prediction in predictions]
+            return None if values[0] is None else torch.stack(values, dim=1)
+
+        return ModelRollout(
+            [torch.stack(key_trajectory, dim=1) for key_trajectory in trajectory],
+            over_time("reward"),
+            over_time("done"),
+            over_time("penalty"),
+        )
+
+
+def _written(out, key: NestedKey | None, what: str, argument: str, purpose: str | None = None) -> Tensor:
+    """``out[key]``, or a KeyError that says where the model must write ``what``."""
+    value = out.get(key, None) if key is not None else None
+    if value is None:
+        purpose = purpose or f"Planning with {argument.removesuffix('_key')}_weight"
+        raise KeyError(
+            f"{purpose} needs the world model to write {what} at {argument}={key!r}; it wrote "
+            f"{sorted(map(str, out.keys(True, True)))}."
+        )
+    return value
 
 
 def _direct_callable(
-    module: TensorDictModuleBase, state_keys: list[NestedKey], action_key: NestedKey, reward_key: NestedKey | None
+    module: TensorDictModuleBase,
+    state_keys: list[NestedKey],
+    action_key: NestedKey,
+    extra_keys: Sequence[NestedKey | None],
 ):
-    """``(function, writes_reward)``: the function a plain ``TensorDictModule`` wraps, if it maps
-    ``(*state_keys, action_key)`` to ``state_keys`` (or to ``[*state_keys, reward_key]``); else ``(None, False)``.
+    """``(function, extras)``: the function a plain ``TensorDictModule`` wraps, if it maps
+    ``(*state_keys, action_key)`` to ``state_keys`` followed by some of ``extra_keys`` (the reward,
+    the penalty), and the extras it writes, in order; else ``(None, [])``.
     """
     if type(module) is not TensorDictModule:  # subclasses (probabilistic, safe...) do more than call
-        return None, False
+        return None, []
     reads = [unravel_key(key) for key in module.in_keys]
     writes = [unravel_key(key) for key in module.out_keys]
     if reads != [*state_keys, action_key] or module._forward_hooks or module._forward_pre_hooks:
-        return None, False
-    if writes == state_keys:
-        return module.module, False
-    if reward_key is not None and writes == [*state_keys, reward_key]:
-        return module.module, True
-    return None, False
+        return None, []
+    extras = writes[len(state_keys) :]
+    known = [key for key in extra_keys if key is not None]
+    if writes[: len(state_keys)] != state_keys or any(key not in known for key in extras):
+        return None, []
+    return module.module, extras
