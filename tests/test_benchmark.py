@@ -126,3 +126,25 @@ def test_quick_pixel_tier_plans_in_the_latent_space_and_is_judged_in_the_real_en
         assert 0.0 <= record["median_final_distance"] < 3.0 and 0.0 <= record["median_model_error"] < 3.0
         assert record["model_calls_per_plan"] > 0
     assert (tmp_path / "out" / "results.png").exists()
+
+
+def test_quick_benchmark_with_an_ensemble_penalises_its_disagreement(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
+    records = main([
+        "--quick", "--env", "walldoor", "--planners", "icem", "--ensemble", "3",
+        "--penalty-weights", "0", "1", "--out", str(tmp_path / "out"),
+    ])
+    plain, careful = records
+    assert (plain["planner"], careful["planner"]) == ("icem", "icem (penalty 1)")
+    # The ensemble's disagreement along the plans is measured for both; the penalised plans keep
+    # to where the members agree (the quick model's two tasks, ranked by it).
+    assert plain["median_plan_penalty"] > 0 and careful["median_plan_penalty"] > 0
+    assert careful["median_plan_penalty"] < plain["median_plan_penalty"]
+    assert "plan disagreement" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_a_penalty_without_an_ensemble_fails_before_training_and_names_the_flag(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit, match="--ensemble 5"):
+        main(["--quick", "--env", "walldoor", "--penalty-weights", "0.3", "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "cache").exists()

@@ -50,6 +50,22 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite float of at least 0 (a weight).
+
+    Examples:
+        >>> non_negative_float("0")
+        0.0
+        >>> non_negative_float("nan")
+        Traceback (most recent call last):
+        argparse.ArgumentTypeError: must be a non-negative number, got nan
+    """
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {value}")
+    return value
+
+
 def output_folder(text: str) -> Path:
     """An argparse type: a folder to write into, which may not exist yet but must not be a file.
 

@@ -10,6 +10,7 @@ MPC replanning every ``--replan-every`` steps) and counts success there.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import sys
@@ -19,7 +20,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from torchrl_grasp.arguments import non_negative_int, output_folder, positive_float, positive_int
+from torchrl_grasp.arguments import (
+    int_at_least,
+    non_negative_float,
+    non_negative_int,
+    output_folder,
+    positive_float,
+    positive_int,
+)
 from torchrl_grasp.benchmark import report
 from torchrl_grasp.benchmark.episodes import run_episode
 from torchrl_grasp.benchmark.planners import (
@@ -78,11 +86,42 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="open-loop: execute the whole plan; mpc: replan from the real state every --replan-every steps",
     )
     parser.add_argument("--replan-every", type=positive_int, default=10, help="MPC: steps executed per plan")
+    parser.add_argument(
+        "--ensemble", type=int_at_least(2), default=None, metavar="MEMBERS",
+        help="train (or load) each tier's state model as an ensemble of this many networks; its model env "
+        "writes the members' disagreement",
+    )
+    parser.add_argument(
+        "--penalty-weights", type=non_negative_float, nargs="+", default=[0.0], metavar="BETA",
+        help="run the package's planners with each penalty_weight: beta times the ensemble's disagreement "
+        "summed along the plan joins every loss and score (needs --ensemble for beta > 0); a column per "
+        "planner and weight",
+    )
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the tasks and the planners")
     parser.add_argument("--out", type=output_folder, default=Path("benchmark-results"), help="where the results go")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch threads; unset: torch's own choice")
     parser.add_argument("--quick", action="store_true", help="tiny models, horizons and budgets: a smoke test")
     return parser
+
+
+def first_action_only_planners(names: list[str]) -> list[str]:
+    """The planners among ``names`` that return a first action only (TorchRL's).
+
+    Examples:
+        >>> first_action_only_planners(["grasp", "torchrl-cem"])
+        ['torchrl-cem']
+    """
+    return [name for name in names if name in FIRST_ACTION_ONLY]
+
+
+def planner_label(name: str, penalty_weight: float) -> str:
+    """The planner's column in the results: its name, and its penalty weight where it has one.
+
+    Examples:
+        >>> planner_label("icem", 0.0), planner_label("icem", 0.3)
+        ('icem', 'icem (penalty 0.3)')
+    """
+    return name if penalty_weight == 0 else f"{name} (penalty {penalty_weight:g})"
 
 
 def apply_quick(args: argparse.Namespace) -> argparse.Namespace:
@@ -115,7 +154,18 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
     ``command`` is the command line written at the top of ``results.md``.
     """
     args = apply_quick(args)
-    first_action_only = [name for name in args.planners if name in FIRST_ACTION_ONLY]
+    penalised = any(weight > 0 for weight in args.penalty_weights)
+    if penalised and args.ensemble is None:
+        raise SystemExit(
+            "--penalty-weights above 0 penalise an ensemble's disagreement, and a single network has none: "
+            "add --ensemble 5."
+        )
+    if penalised and first_action_only_planners(args.planners):
+        raise SystemExit(
+            f"{', '.join(first_action_only_planners(args.planners))} is TorchRL's planner and takes no penalty: "
+            "leave it out of --planners, or run it without --penalty-weights."
+        )
+    first_action_only = first_action_only_planners(args.planners)
     if first_action_only and "open-loop" in args.mode:
         raise SystemExit(
             f"{', '.join(first_action_only)} returns the first action of a plan only: run it with --mode mpc "
@@ -140,26 +190,26 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
         SUITE[env_name].check_installed()
     records = []
     for env_name in args.env:
-        bench_env = quick(SUITE[env_name]) if args.quick else SUITE[env_name]
+        bench_env = SUITE[env_name] if args.ensemble is None else SUITE[env_name].with_ensemble(args.ensemble)
+        bench_env = quick(bench_env) if args.quick else bench_env
         view = bench_env.load_view()
         print(f"{env_name}: {view.description}")
         real_env = bench_env.real_env()
         for horizon in args.horizons:
             tasks = bench_env.sample_tasks(horizon, args.episodes, args.seed)
-            for planner_name in args.planners:
+            for planner_name, weight in itertools.product(args.planners, args.penalty_weights):
+                overrides = {**bench_env.planner_settings.get(planner_name, {})}
+                if weight > 0:
+                    overrides["penalty_weight"] = weight
+                label = planner_label(planner_name, weight)
                 steps = QUICK_STEPS[planner_name] if args.quick else None
                 if args.budget is not None:
                     probe = real_env.reset(**tasks[0].reset)
                     steps = steps_for_budget(
-                        planner_name,
-                        view.env,
-                        horizon,
-                        view.planner_input(probe),
-                        args.budget,
-                        overrides=bench_env.planner_settings.get(planner_name),
+                        planner_name, view.env, horizon, view.planner_input(probe), args.budget, overrides=overrides
                     )
 
-                def factory(planner_name=planner_name, steps=steps, horizon=horizon):
+                def factory(planner_name=planner_name, steps=steps, horizon=horizon, overrides=overrides):
                     return make_planner(
                         planner_name,
                         view.env,
@@ -167,12 +217,12 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
                         optim_steps=steps,
                         seed=args.seed,
                         success_radius=bench_env.success_threshold if view.success_radius_in_model_units else None,
-                        overrides=bench_env.planner_settings.get(planner_name),
+                        overrides=overrides,
                     )
 
                 for mode in args.mode:
                     episodes = []
-                    bar = tqdm(tasks, desc=f"{env_name} H={horizon} {planner_name} {mode}", leave=False)
+                    bar = tqdm(tasks, desc=f"{env_name} H={horizon} {label} {mode}", leave=False)
                     for task in bar:
                         episodes.append(
                             run_episode(
@@ -187,7 +237,7 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
                     record = report.summarise(
                         env_name,
                         horizon,
-                        planner_name,
+                        label,
                         mode,
                         episodes,
                         success_threshold=bench_env.success_threshold,
@@ -198,10 +248,15 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
                     report.write(records, args.out, header, figure=False)  # a crash loses one cell at most
                     time_text = record["median_time_to_success_s"]
                     print(
-                        f"{env_name} H={horizon} {planner_name} {mode}: success {record['success_rate']:.0%}, "
+                        f"{env_name} H={horizon} {label} {mode}: success {record['success_rate']:.0%}, "
                         f"median time to success {'—' if time_text is None else f'{time_text:.2f} s'}, "
                         f"{record['seconds_per_plan']:.2f} s and {record['model_calls_per_plan']:.0f} model "
-                        f"calls per plan",
+                        f"calls per plan"
+                        + (
+                            ""
+                            if record["median_plan_penalty"] is None
+                            else f", plan disagreement {record['median_plan_penalty']:.2f}"
+                        ),
                         flush=True,
                     )
         real_env.close()

@@ -68,6 +68,10 @@ class Episode:
         transitions (TransitionData, optional): the real transitions executed, in the world
             model's flat state (``None`` for the pixel tier): what a refit trains on
             (``load_or_train(config, extra_data=...)``).
+        predicted_penalty (float, optional): the ensemble's disagreement summed along the first
+            plan's rollout in the model (:meth:`StateView.predicted_penalty
+            <torchrl_grasp.benchmark.views.StateView.predicted_penalty>`): how unsure the model was
+            of it; ``None`` for a single network and for TorchRL's planners.
         model_transitions (float): world-model evaluations of all plans
             (:attr:`PlanResult.model_transitions <torchrl_grasp.PlanResult>`; for TorchRL's
             planners, their samples times the horizon and iterations).
@@ -92,6 +96,7 @@ class Episode:
     restart: int = 0
     model_transitions: float = 0.0
     transitions: TransitionData | None = None
+    predicted_penalty: float | None = None
 
 
 def run_episode(
@@ -166,10 +171,11 @@ def run_episode(
     final, goal = view.position(td), view.goal(td)
     first_problem, first_result = plans[0]
     model_final = view.predicted_final(first_problem, torch.stack(executed))
-    predicted_distance = None
+    predicted_distance = predicted_penalty = None
     if first_result is not None:
         predicted_final = view.predicted_final(first_problem, first_result.actions[0])
         predicted_distance = float((predicted_final - goal).norm())
+        predicted_penalty = view.predicted_penalty(first_problem, first_result.actions[0])
     return Episode(
         success=success,
         plan_seconds=plan_seconds,
@@ -182,6 +188,7 @@ def run_episode(
         restart=0 if first_result is None else int(first_result.restart.reshape(-1)[0]),
         model_transitions=model_transitions,
         transitions=_executed(states, executed),
+        predicted_penalty=predicted_penalty,
     )
 
 

@@ -65,7 +65,8 @@ def summarise(
     env's distance to the goal at the end), ``success_interval`` (the 95% Wilson interval),
     ``time_to_success_iqr`` (quartiles of the successes' planning time, ``None`` without one),
     ``model_transitions_per_plan`` (world-model evaluations, :attr:`PlanResult.model_transitions
-    <torchrl_grasp.PlanResult>`), plus ``extra``.
+    <torchrl_grasp.PlanResult>`), ``median_plan_penalty`` (the ensemble's disagreement summed along
+    the first plans, ``None`` without an ensemble), plus ``extra``.
 
     Examples:
         >>> episodes = [Episode(True, 2.0, 1, 600, 0.01, 0.03, 0.02),
@@ -101,6 +102,11 @@ def summarise(
         success_interval=list(wilson_interval(len(successes), len(episodes))),
         time_to_success_iqr=_listed(quartiles([e.plan_seconds for e in successes])),
         model_transitions_per_plan=sum(e.model_transitions for e in episodes) / plans,
+        median_plan_penalty=(
+            None
+            if any(e.predicted_penalty is None for e in episodes)
+            else statistics.median(e.predicted_penalty for e in episodes)
+        ),
         **extra,
     )
 
@@ -173,11 +179,14 @@ def markdown(records: Sequence[dict]) -> str:
                     continue
                 entries.append(_cell(r, bold=r is winners.get(h)))
             lines.append(f"| {h} | " + " | ".join(entries) + " |")
+        ensemble = any(r.get("median_plan_penalty") is not None for r in rows)
         lines += ["", "Per plan: seconds / batched world-model calls / transitions evaluated; in the model: predicted "
-                  "success, median model error along the executed path:", ""]
+                  "success, median model error along the executed path"
+                  + (", median ensemble disagreement summed along the first plan" if ensemble else "") + ":", ""]
         lines += [
-            "| H | planner | s/plan | calls/plan | evaluations/plan | predicted success | model error |",
-            "|---:|---|---:|---:|---:|---:|---:|",
+            "| H | planner | s/plan | calls/plan | evaluations/plan | predicted success | model error |"
+            + (" plan disagreement |" if ensemble else ""),
+            "|---:|---|---:|---:|---:|---:|---:|" + ("---:|" if ensemble else ""),
         ]
         for h in horizons:
             for p in planners:
@@ -185,9 +194,11 @@ def markdown(records: Sequence[dict]) -> str:
                 if r is not None:
                     predicted = r["predicted_success_rate"]
                     predicted = "—" if predicted is None else f"{predicted:.0%}"
+                    disagreement = r.get("median_plan_penalty")
                     lines.append(
                         f"| {h} | {p} | {r['seconds_per_plan']:.2f} | {r['model_calls_per_plan']:.0f} "
                         f"| {r.get('model_transitions_per_plan', 0):.0f} | {predicted} | {r['median_model_error']:.3f} |"
+                        + ((" — |" if disagreement is None else f" {disagreement:.2f} |") if ensemble else "")
                     )
         lines.append("")
     return "\n".join(lines)

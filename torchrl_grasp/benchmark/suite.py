@@ -80,6 +80,18 @@ class BenchmarkEnv:
             return PixelView(load_or_train_pixel_model(self.pixel_model, progress=progress))
         return StateView.of(load_or_train(self.model, progress=progress))
 
+    def with_ensemble(self, members: int) -> BenchmarkEnv:
+        """The same tier with its state model trained as an ensemble of ``members`` networks, whose
+        model env writes their disagreement for planners with a ``penalty_weight``.
+
+        Examples:
+            >>> SUITE["walldoor"].with_ensemble(5).model.network.num_members
+            5
+        """
+        if self.model is None:
+            raise ValueError(f"The {self.name} tier plans on a pixel model, which has no ensemble: leave out --ensemble.")
+        return replace(self, model=replace(self.model, network=replace(self.model.network, num_members=members)))
+
     def real_env(self) -> EnvBase:
         """The real env as the planners' episodes run it (TorchRL), with ``"is_success"``."""
         self.register()

@@ -18,7 +18,7 @@ from torchrl.envs.model_based import ModelBasedEnvBase
 
 from torchrl_grasp.dreamer.planning import LatentPlanning
 from torchrl_grasp.dreamer.training import PixelWorldModel
-from torchrl_grasp.world_models.learned import LearnedWorldModel
+from torchrl_grasp.world_models.learned import DISAGREEMENT_KEY, LearnedWorldModel
 from torchrl_grasp.world_models.step import WorldModelStep
 
 
@@ -73,7 +73,9 @@ class StateView:
         if goal_key is None:
             goal_key = "goal" if len(self.state_keys) == 1 else ("goal", self.position_key)
         self.goal_key = goal_key
-        self.step = WorldModelStep(env.world_model, self.state_keys, "action")
+        writes = getattr(env.world_model, "out_keys", [])
+        self.penalty_key = DISAGREEMENT_KEY if DISAGREEMENT_KEY in writes else None
+        self.step = WorldModelStep(env.world_model, self.state_keys, "action", penalty_key=self.penalty_key)
 
     @classmethod
     def of(cls, learned: LearnedWorldModel) -> StateView:
@@ -111,6 +113,15 @@ class StateView:
         start = [planner_input[key][None] for key in self.state_keys]
         trajectory = self.step.rollout(start, actions[None]).states
         return trajectory[self.state_keys.index(self.position_key)][0, -1]
+
+    @torch.no_grad()
+    def predicted_penalty(self, planner_input: TensorDictBase, actions: Tensor) -> float | None:
+        """The ensemble's disagreement summed along the model's rollout of ``actions`` ``[T, A]``:
+        how unsure the model is of the plan; ``None`` for a model that writes none (one network)."""
+        if self.penalty_key is None:
+            return None
+        start = [planner_input[key][None] for key in self.state_keys]
+        return float(self.step.rollout(start, actions[None], with_penalty=True).penalties.sum())
 
 
 class PixelView:
@@ -177,3 +188,7 @@ class PixelView:
     def predicted_final(self, planner_input: TensorDictBase, actions: Tensor) -> Tensor:
         """The probe's reading ``[2]`` of the latent the model reaches after ``actions`` ``[T, A]``."""
         return self.planning.predicted_positions(planner_input.select("state", "belief"), actions)[-1]
+
+    def predicted_penalty(self, planner_input: TensorDictBase, actions: Tensor) -> None:
+        """``None``: the pixel model is one network, with no disagreement to sum."""
+        return None

@@ -121,6 +121,11 @@ class GRASPPlanner(GoalPlanner):
             average of ``model_samples`` draws, or on the mean the model writes at ``mean_keys``
             (see :class:`~torchrl_grasp.planners.base.GoalPlanner`; the model's noise is fixed
             within a plan either way).
+        penalty_weight (float), penalty_key (NestedKey): :math:`\beta` and where the model writes
+            a penalty such as an ensemble's disagreement (``"disagreement"``): the collocation
+            loss, the syncs and the ranking add :math:`\beta` times its sum along the plan, and
+            its gradient reaches the virtual states as a reward's does (see
+            :class:`~torchrl_grasp.planners.base.GoalPlanner`). Defaults to ``0.0``: none.
         sync_mode, sync_every, sync_steps, sync_lr, sync_cem_samples, sync_cem_top_k: deprecated,
             with a ``DeprecationWarning`` that names the ``sync=`` to pass instead.
 
