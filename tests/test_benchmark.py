@@ -131,11 +131,11 @@ def test_quick_pixel_tier_plans_in_the_latent_space_and_is_judged_in_the_real_en
 def test_quick_benchmark_with_an_ensemble_penalises_its_disagreement(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
     records = main([
-        "--quick", "--env", "walldoor", "--planners", "icem", "--ensemble", "3",
+        "--quick", "--env", "walldoor", "--planners", "grasp", "--ensemble", "3",
         "--penalty-weights", "0", "1", "--out", str(tmp_path / "out"),
     ])
     plain, careful = records
-    assert (plain["planner"], careful["planner"]) == ("icem", "icem (penalty 1)")
+    assert (plain["planner"], careful["planner"]) == ("grasp", "grasp (penalty 1)")
     # The ensemble's disagreement along the plans is measured for both; the penalised plans keep
     # to where the members agree (the quick model's two tasks, ranked by it).
     assert plain["median_plan_penalty"] > 0 and careful["median_plan_penalty"] > 0
