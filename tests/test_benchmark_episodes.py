@@ -70,7 +70,8 @@ def test_torchrl_cem_is_refused_in_open_loop_with_the_fix(tmp_path):
         (["--horizons", "20", "0"], "--horizons: must be at least 1"),
         (["--replan-every", "0"], "--replan-every: must be at least 1"),
         (["--seed", "-1"], "--seed: must be at least 0"),
-        (["--budget", "-1"], "--budget: must be a positive number"),
+        (["--budget", "-1"], "--budget: must be a positive, finite number"),
+        (["--penalty-weights", "-1"], "--penalty-weights: must be a non-negative, finite number"),
         (["--threads", "0"], "--threads: must be at least 1"),
     ],
 )

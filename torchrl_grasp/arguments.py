@@ -34,36 +34,35 @@ positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 
 
-def positive_float(text: str) -> float:
-    """An argparse type: a finite float above 0 (seconds).
+def finite_float(*, allow_zero: bool):
+    """An argparse type: a finite float above 0 (seconds), or at least 0 with ``allow_zero`` (a weight).
 
     Examples:
-        >>> positive_float("2.5")
-        2.5
-        >>> positive_float("-1")
+        >>> finite_float(allow_zero=False)("2.5"), finite_float(allow_zero=True)("0")
+        (2.5, 0.0)
+        >>> finite_float(allow_zero=False)("-1")
         Traceback (most recent call last):
-        argparse.ArgumentTypeError: must be a positive number, got -1.0
-    """
-    value = float(text)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {value}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """An argparse type: a finite float of at least 0 (a weight).
-
-    Examples:
-        >>> non_negative_float("0")
-        0.0
-        >>> non_negative_float("nan")
+        argparse.ArgumentTypeError: must be a positive, finite number, got -1.0
+        >>> finite_float(allow_zero=True)("nan")
         Traceback (most recent call last):
-        argparse.ArgumentTypeError: must be a non-negative number, got nan
+        argparse.ArgumentTypeError: must be a non-negative, finite number, got nan
     """
-    value = float(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {value}")
-    return value
+    kind = "non-negative" if allow_zero else "positive"
+
+    def parse(text: str) -> float:
+        value = float(text)
+        if not (math.isfinite(value) and (value >= 0 if allow_zero else value > 0)):
+            raise argparse.ArgumentTypeError(f"must be a {kind}, finite number, got {value}")
+        return value
+
+    parse.__name__ = f"{kind}_float"  # argparse names the type in its messages
+    return parse
+
+
+#: Seconds: above 0.
+positive_float = finite_float(allow_zero=False)
+#: A weight: at least 0.
+non_negative_float = finite_float(allow_zero=True)
 
 
 def output_folder(text: str) -> Path:
