@@ -19,6 +19,7 @@ from torchrl.data import Bounded, Composite, Unbounded
 from torchrl.modules.models.model_based import RSSMPrior
 
 from torchrl_grasp import GDSync, GradientPlanner, GRASPPlanner, TransitionModelEnv
+from torchrl_grasp.planners import NewtonStates
 from torchrl_grasp.dreamer.rssm import PriorMeanStep
 
 HORIZON = 12
@@ -111,8 +112,11 @@ def reference_rollout(step, start, actions):
     return {key: torch.stack([s[key] for s in path]) for key in start}
 
 
-def reference_grasp(step, start, goal, iterations, dtype):
+def reference_grasp(step, start, goal, iterations, dtype, newton_damping=None):
     """GRASP's collocation iterations without noise or sync, one model call per time step.
+
+    With ``newton_damping``, each virtual state moves that fraction of the way to the model's
+    prediction of it instead of taking an Adam step (``NewtonStates``).
 
     Returns the actions ``[T, A]``, the virtual states ``s_1 .. s_T`` per key ``[T, D]`` and the
     loss of each iteration.
@@ -130,10 +134,11 @@ def reference_grasp(step, start, goal, iterations, dtype):
         actions.requires_grad_(True)
         for value in virtual.values():
             value.requires_grad_(True)
-        loss = 0.0
+        loss, predictions = 0.0, []
         for t in range(HORIZON):
             previous = {key: (start[key] if t == 0 else virtual[key][t - 1]).detach() for key in start}
             predicted = step(previous, actions[t])
+            predictions.append(predicted)
             for key in start:
                 loss = loss + (predicted[key] - virtual[key][t]).square().mean()
                 if key in goal:
@@ -143,7 +148,11 @@ def reference_grasp(step, start, goal, iterations, dtype):
         state_adam.steps += 1
         action_adam.steps += 1
         with torch.no_grad():
-            virtual = {key: state_adam.update(key, virtual[key], g) for key, g in zip(keys, gradients)}
+            if newton_damping is None:
+                virtual = {key: state_adam.update(key, virtual[key], g) for key, g in zip(keys, gradients)}
+            else:
+                predicted = {key: torch.stack([p[key] for p in predictions]) for key in keys}
+                virtual = {key: virtual[key] + newton_damping * (predicted[key] - virtual[key]) for key in keys}
             for key in goal:
                 virtual[key][-1] = goal[key]
             actions = action_adam.update("actions", actions, gradients[-1]).clamp(-1.0, 1.0)
@@ -182,6 +191,38 @@ def test_grasp_iterates_equal_the_per_step_reference_before_the_first_sync(case,
         torch.testing.assert_close(result.virtual_states[key][1:], virtual[key], **TOLERANCE[dtype])
     # The iterates moved: this compares optimisation, not two copies of the initial guess.
     assert actions.abs().max() > 0.04
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("iterations", [1, 5, 40])
+def test_newton_state_steps_move_each_state_part_way_to_its_prediction(case, iterations):
+    """NewtonStates(damping) is SGD at damping * D / 2 per key: the same iterates as moving each
+    virtual state ``damping`` of the way to the model's prediction, on every model shape."""
+    env, start, step, keys = CASES[case]()
+    planner = GRASPPlanner(
+        env,
+        HORIZON,
+        optim_steps=iterations,
+        state_step=NewtonStates(damping=0.5),
+        lr_actions=LR_ACTIONS,
+        goal_weight=GOAL_WEIGHT,
+        state_noise_std=0.0,
+        sync=None,
+        warm_start=False,
+    )
+    result = planner.plan(start)
+    dtype = result.actions.dtype
+    actions, virtual, losses = reference_grasp(
+        step, {key: start[key] for key in keys}, goal_of(start), iterations, dtype, newton_damping=0.5
+    )
+    torch.testing.assert_close(result.loss_history, losses, **TOLERANCE[dtype])
+    torch.testing.assert_close(result.actions, actions, **TOLERANCE[dtype])
+    for key in keys:
+        torch.testing.assert_close(result.virtual_states[key][1:], virtual[key], **TOLERANCE[dtype])
+    assert actions.abs().max() > 0.04
+    if iterations > 1:  # the states moved off their initial line, by the model's predictions
+        line = start[keys[0]] + (goal_of(start)[keys[0]] - start[keys[0]]) / HORIZON
+        assert (result.virtual_states[keys[0]][1] - line).abs().max() > 1e-3
 
 
 def test_the_same_call_gives_the_same_plan_when_the_model_reduces_the_action():

@@ -6,9 +6,11 @@ from torchrl_grasp.planners.grasp import GRASPPlanner
 from torchrl_grasp.planners.problem import PlanningProblem, read_problem
 from torchrl_grasp.planners.result import PlanResult
 from torchrl_grasp.planners.sampling import GoalCEMPlanner, GoalICEMPlanner, GoalMPPIPlanner, Population
+from torchrl_grasp.planners.state_steps import AdamStates, NewtonStates
 from torchrl_grasp.planners.syncs import CEMSync, GDSync
 
 __all__ = [
+    "AdamStates",
     "CEMSync",
     "CollocationPlanner",
     "GDSync",
@@ -17,6 +19,7 @@ __all__ = [
     "GoalMPPIPlanner",
     "GRASPPlanner",
     "GradientPlanner",
+    "NewtonStates",
     "PlanResult",
     "PlanningProblem",
     "Population",

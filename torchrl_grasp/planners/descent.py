@@ -8,8 +8,6 @@ import torch
 from torch import Tensor
 
 
-
-
 def plan_variable(value: Tensor) -> Tensor:
     """A fresh contiguous leaf holding ``value``, for an optimiser to own.
 
@@ -23,13 +21,14 @@ def plan_variable(value: Tensor) -> Tensor:
 
 
 def descend(
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | Sequence[torch.optim.Optimizer],
     loss: Tensor,
     variables: Sequence[Tensor],
     added: Sequence[Tensor | None] | None = None,
 ) -> None:
     """Sets each of ``variables`` (contiguous leaves, see :func:`plan_variable`) its gradient of
-    ``loss.sum()``, contiguous, plus its tensor in ``added`` (if any), and takes one ``optimizer`` step.
+    ``loss.sum()``, contiguous, plus its tensor in ``added`` (if any), and takes one ``optimizer`` step
+    (one step of each, given a sequence of optimisers over disjoint variables).
 
     ``torch.autograd.grad`` returns each gradient with the strides the model's backward gave
     it: a slice of the gradient of ``torch.cat([state, action], -1)`` (strides ``(120, 6, 1)``
@@ -67,4 +66,5 @@ def descend(
                 f"descend needs contiguous variables (see plan_variable), got strides {variable.stride()}."
             )
         variable.grad = gradient.contiguous() if extra is None else gradient + extra
-    optimizer.step()
+    for each in [optimizer] if isinstance(optimizer, torch.optim.Optimizer) else optimizer:
+        each.step()

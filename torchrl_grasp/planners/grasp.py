@@ -20,7 +20,9 @@ from torchrl_grasp.planners.base import GoalPlanner, check_rates
 from torchrl_grasp.planners.best import BestPlan
 from torchrl_grasp.planners.context import PlanContext
 from torchrl_grasp.planners.descent import descend, plan_variable
+from torchrl_grasp.planners.noise import powerlaw_noise
 from torchrl_grasp.planners.result import PlanResult
+from torchrl_grasp.planners.state_steps import AdamStates, NewtonStates, StateStep, plan_optimizers
 from torchrl_grasp.planners.syncs import _UNSET, CEMSync, GDSync, sync_from_legacy
 
 Schedule = float | Callable[[int], float]
@@ -87,10 +89,23 @@ class GRASPPlanner(GoalPlanner):
         optim_steps (int, optional): collocation iterations per plan. Defaults to ``300``.
 
     Keyword Args:
-        lr_states (float): Adam learning rate of the virtual states. Defaults to ``0.1``.
+        lr_states (float): Adam learning rate of the virtual states, short for
+            ``state_step=AdamStates(lr_states)``. Defaults to ``0.1``.
+        state_step (AdamStates or NewtonStates, optional): how the virtual states move each
+            iteration (:mod:`torchrl_grasp.planners.state_steps`): Adam at ``lr``, or
+            :class:`~torchrl_grasp.planners.NewtonStates`, which moves each state ``damping`` of
+            the way to the model's prediction of it, whatever the state's units. Defaults to
+            ``AdamStates(lr_states)``; pass one or the other, not both.
         lr_actions (float): Adam learning rate of the actions. Defaults to ``0.005``.
         state_noise_std (float or callable): :math:`\sigma`, or a schedule ``iteration -> sigma``.
             Defaults to ``0.005``.
+        state_noise_beta (float): the noise's colour along the horizon: ``0`` white (independent
+            per step, the method's), ``2`` red (correlated in time, as iCEM's samples:
+            :func:`~torchrl_grasp.planners.noise.powerlaw_noise`), at the same standard deviation.
+            Defaults to ``0.0``.
+        reset_optimizer_at_sync (bool): rebuild the optimisers after every sync (fresh Adam
+            moments for the synced actions and the states, as the authors' solver does) instead
+            of keeping their moments across it. Defaults to ``False``.
         goal_weight (float or callable): :math:`\gamma`, or a schedule. Defaults to ``1.0``.
         sync (GDSync, CEMSync or None): the periodic sync. Defaults to ``GDSync()``:
             every 50 iterations, 10 Adam steps at lr 0.05.
@@ -102,6 +117,10 @@ class GRASPPlanner(GoalPlanner):
             a random half sine whose amplitude has standard deviation ``restart_spread`` times
             the start-goal distance (per feature of the goal's keys), so that they try different
             routes. Defaults to ``0.5``.
+        restart_beta (float, optional): bend the restarts by coloured noise of this exponent along
+            the horizon (``2``: red, iCEM's) times the half sine, so that each bends several times
+            at its own places, instead of by one arc; the same standard deviation at mid-horizon.
+            Defaults to ``None``: the half sine's arc.
         warm_start (bool): start from the previous call's best plan shifted by one step (per batch
             element whose goal is unchanged; dropped when the batch shape changes and by
             :meth:`reset`). Defaults to ``True``.
@@ -154,13 +173,17 @@ class GRASPPlanner(GoalPlanner):
         planning_horizon: int,
         optim_steps: int = 300,
         *,
-        lr_states: float = 0.1,
+        lr_states: float | None = None,
+        state_step: StateStep | None = None,
         lr_actions: float = 0.005,
         state_noise_std: Schedule = 0.005,
+        state_noise_beta: float = 0.0,
+        reset_optimizer_at_sync: bool = False,
         goal_weight: Schedule = 1.0,
         sync: GDSync | CEMSync | None = GDSync(),
         stop_gradient: bool = True,
         restart_spread: float = 0.5,
+        restart_beta: float | None = None,
         sync_mode=_UNSET,
         sync_every: int | None = None,
         sync_steps: int | None = None,
@@ -183,21 +206,37 @@ class GRASPPlanner(GoalPlanner):
             raise ValueError(f"sync must be a GDSync, a CEMSync or None, got {sync!r}.")
         if not restart_spread >= 0:
             raise ValueError(f"restart_spread must be a non-negative float, got {restart_spread!r}.")
+        if state_step is not None and lr_states is not None:
+            raise ValueError(
+                f"Pass lr_states or state_step, not both: lr_states={lr_states!r} is short for "
+                f"state_step=AdamStates(lr={lr_states!r}), and state_step={state_step!r} was given."
+            )
+        if state_step is None:
+            check_rates(positive=dict(lr_states=0.1 if lr_states is None else lr_states))
+            state_step = AdamStates(0.1 if lr_states is None else lr_states)
+        if not isinstance(state_step, (AdamStates, NewtonStates)):
+            raise TypeError(f"state_step must be an AdamStates or a NewtonStates, got {state_step!r}.")
         check_rates(
-            positive=dict(lr_states=lr_states, lr_actions=lr_actions),
-            non_negative=dict(state_noise_std=state_noise_std, goal_weight=goal_weight),
+            positive=dict(lr_actions=lr_actions),
+            non_negative=dict(
+                state_noise_std=state_noise_std, goal_weight=goal_weight, state_noise_beta=state_noise_beta
+            ),
         )
-        self.lr_states, self.lr_actions = lr_states, lr_actions
-        self.state_noise_std, self.goal_weight = state_noise_std, goal_weight
+        self.state_step, self.lr_actions = state_step, lr_actions
+        self.state_noise_std, self.state_noise_beta = state_noise_std, state_noise_beta
+        self.goal_weight, self.reset_optimizer_at_sync = goal_weight, reset_optimizer_at_sync
+        if restart_beta is not None:
+            check_rates(non_negative=dict(restart_beta=restart_beta))
         self.sync, self.stop_gradient, self.restart_spread = sync, stop_gradient, restart_spread
+        self.restart_beta = restart_beta
 
     # -- the algorithm -----------------------------------------------------------------------
 
     def _solve(self, context: PlanContext) -> PlanResult:
         plan, warm_started = self._initial_plan(context)
         actions, virtual = plan["actions"], plan["virtual_states"]
-        optimizer = self.optimizer(plan)
         leaves = [virtual.get(key) for key in context.problem.state_keys]  # the optimiser's, read once
+        optimizer = self.optimizer(plan)
         history = actions.new_full(
             (self.optim_steps, context.problem.num_plans), math.nan, dtype=context.problem.dtype
         )
@@ -217,6 +256,7 @@ class GRASPPlanner(GoalPlanner):
                 optimizer,
                 goal_weight=schedule_value(self.goal_weight, iteration),
                 noise_std=schedule_value(self.state_noise_std, iteration),
+                noise_beta=self.state_noise_beta,
                 stop_gradient=self.stop_gradient,
             )
             if self.callback is not None:
@@ -237,20 +277,26 @@ class GRASPPlanner(GoalPlanner):
                 last_check = iteration + 1
                 if self.sync is not None:
                     self.sync(context, actions, virtual, best)
+                    if self.reset_optimizer_at_sync:
+                        optimizer = self.optimizer(plan)
                 context.evaluate(actions.detach(), virtual, best)
                 if context.reached(best):
                     status, iterations = "reached", iteration + 1
                     break
         return self._result(context, best, history[:iterations], iterations, status)
 
-    def optimizer(self, plan: TensorDictBase) -> torch.optim.Optimizer:
-        """Adam over a plan's virtual states (``lr_states``) and actions (``lr_actions``), fused where torch has it."""
-        actions, virtual = plan["actions"], plan["virtual_states"]
-        groups = [
-            {"params": list(virtual.values(True, True)), "lr": self.lr_states},
-            {"params": [actions], "lr": self.lr_actions},
-        ]
-        return torch.optim.Adam(groups, fused=actions.device.type in ("cpu", "cuda", "mps", "xpu"))
+    @property
+    def lr_states(self) -> float | None:
+        """The states' Adam learning rate; ``None`` when they take :class:`NewtonStates` steps."""
+        return self.state_step.lr if isinstance(self.state_step, AdamStates) else None
+
+    def optimizer(self, plan: TensorDictBase) -> list[torch.optim.Optimizer]:
+        """The optimisers of a plan (for :func:`~torchrl_grasp.planners.descent.descend`): the
+        ``state_step``'s on its virtual states and Adam at ``lr_actions`` on its actions, fused
+        where torch has it (:func:`~torchrl_grasp.planners.state_steps.plan_optimizers`)."""
+        return plan_optimizers(
+            self.state_step, list(plan["virtual_states"].values(True, True)), plan["actions"], self.lr_actions
+        )
 
     def _initial_plan(self, context: PlanContext) -> tuple[TensorDictBase, bool]:
         r"""Zero (or warm-started) actions; virtual states on the line to the goal, or the rollout's.
@@ -278,12 +324,18 @@ class GRASPPlanner(GoalPlanner):
             to_goal = (goal - start).unsqueeze(1)
             line = start.unsqueeze(1) + _along_time(fraction, to_goal) * to_goal
             if problem.restarts > 1 and self.restart_spread > 0:
-                amplitude = context.normal(start.shape, dtype=start.dtype)
-                amplitude *= self.restart_spread * (goal - start).flatten(1).norm(dim=-1).reshape(
+                spread = self.restart_spread * (goal - start).flatten(1).norm(dim=-1).reshape(
                     -1, *[1] * (start.ndim - 1)
                 )
-                amplitude[problem.first_restarts()] = 0
-                line = line + _along_time(torch.sin(math.pi * fraction), to_goal) * amplitude.unsqueeze(1)
+                if self.restart_beta is None:  # one arc: the same bend at every step
+                    bend = context.normal(start.shape, dtype=start.dtype).unsqueeze(1)
+                else:
+                    bend = powerlaw_noise(
+                        line.shape, self.restart_beta, time_dim=1, generator=context.generator,
+                        device=context.device, dtype=start.dtype,
+                    )
+                bend = bend * (spread * (~problem.first_restarts()).reshape(spread.shape)).unsqueeze(1)
+                line = line + _along_time(torch.sin(math.pi * fraction), to_goal) * bend
             virtual[key] = line
         plan = TensorDict(
             actions=actions,
@@ -302,11 +354,14 @@ def collocation_iteration(
     *,
     goal_weight: float,
     noise_std: float,
+    noise_beta: float = 0.0,
     stop_gradient: bool = True,
 ) -> Tensor:
     """One GRASP iteration on the plan ``actions`` ``[N, T, *A]`` and ``leaves`` (the virtual states'
     leaves ``[N, T, *F_k]`` in the problem's state-key order), in place: the batched model call, the
-    objective's collocation loss, one optimiser step, noise and bounds. No TensorDict is read here.
+    objective's collocation loss, one step of the ``optimizer`` (one or a sequence, see
+    :func:`~torchrl_grasp.planners.descent.descend`), noise of standard deviation ``noise_std``
+    coloured with ``noise_beta`` along the horizon, and bounds. No TensorDict is read here.
 
     By reward (``objective.uses_reward``) or with a penalty (``objective.uses_penalty``), the
     step cost's gradient also reaches the virtual states, one step through the model's state
@@ -353,7 +408,11 @@ def collocation_iteration(
     with torch.no_grad():
         for states, goal in zip(leaves, problem.objective.goal_leaves):
             if noise_std > 0:
-                states.add_(context.normal(states.shape, dtype=states.dtype), alpha=noise_std)
+                noise = powerlaw_noise(
+                    states.shape, noise_beta, time_dim=1, generator=context.generator, device=context.device,
+                    dtype=states.dtype,
+                )
+                states.add_(noise, alpha=noise_std)
             if goal is not None:
                 states[:, -1] = goal
         actions.copy_(context.clamp(actions))

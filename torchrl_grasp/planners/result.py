@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import torch
 from tensordict import TensorDictBase
 from torch import Tensor
 
@@ -62,6 +63,8 @@ class PlanResult:
         (50, 'completed', tensor([0, 0, 0]))
         >>> result.model_calls, result.model_transitions  # 50 iterations of 8 steps, 11 rollouts of 8 (a sync)
         (138, 488.0)
+        >>> result.dynamics_gap.shape  # per step: how far the virtual states are from the rollout
+        torch.Size([3, 8])
     """
 
     actions: Tensor
@@ -76,3 +79,32 @@ class PlanResult:
     predicted_return: Tensor | None = None
     model_transitions: float = 0.0
     penalty: Tensor | None = None
+
+    @property
+    def dynamics_gap(self) -> Tensor:
+        r"""How far the plan's virtual states are from its rollout, per step, in step lengths: ``[*B, T]``.
+
+        :math:`\lVert s_t - \hat s_t \rVert / \operatorname{mean}_t \lVert \hat s_{t} - \hat s_{t-1} \rVert`
+        for :math:`t = 1 .. T`, with :math:`s` the virtual states and :math:`\hat s` the model's
+        rollout of the actions, over every state key. Near ``0``, the virtual states form the path
+        the actions drive; ``1`` is a step's length off. Sampling and shooting planners, whose
+        states are their rollout's, have a gap of ``0``.
+
+        Examples:
+            >>> from tensordict import TensorDict
+            >>> rollout = TensorDict(x=torch.tensor([[0.0], [1.0], [2.0]]), batch_size=[3])
+            >>> virtual = TensorDict(x=torch.tensor([[0.0], [1.5], [2.0]]), batch_size=[3])
+            >>> PlanResult(torch.zeros(2, 1), virtual, rollout, None, torch.zeros(1), 0, 1, "completed",
+            ...            torch.tensor(0)).dynamics_gap
+            tensor([0.5000, 0.0000])
+        """
+        batch = self.rollout.batch_dims - 1
+        keys = list(self.virtual_states.keys(True, True))
+
+        def flat(states: TensorDictBase) -> Tensor:
+            return torch.cat([states.get(key).flatten(batch + 1) for key in keys], dim=-1)
+
+        virtual, rollout = flat(self.virtual_states), flat(self.rollout)
+        gap = (virtual - rollout)[..., 1:, :].norm(dim=-1)
+        step = rollout.diff(dim=-2).norm(dim=-1).mean(-1, keepdim=True)
+        return gap / step.clamp_min(torch.finfo(step.dtype).tiny)
