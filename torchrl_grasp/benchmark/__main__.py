@@ -34,6 +34,7 @@ from torchrl_grasp.benchmark.planners import (
     FIRST_ACTION_ONLY,
     QUICK_STEPS,
     SETTINGS,
+    base_planner,
     make_planner,
     steps_for_budget,
 )
@@ -198,7 +199,7 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
         for horizon in args.horizons:
             tasks = bench_env.sample_tasks(horizon, args.episodes, args.seed)
             for planner_name, weight in itertools.product(args.planners, args.penalty_weights):
-                overrides = {**bench_env.planner_settings.get(planner_name, {})}
+                overrides = {**bench_env.planner_settings.get(base_planner(planner_name), {})}
                 if weight > 0:
                     overrides["penalty_weight"] = weight
                 label = planner_label(planner_name, weight)

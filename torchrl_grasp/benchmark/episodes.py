@@ -75,6 +75,10 @@ class Episode:
         model_transitions (float): world-model evaluations of all plans
             (:attr:`PlanResult.model_transitions <torchrl_grasp.PlanResult>`; for TorchRL's
             planners, their samples times the horizon and iterations).
+        dynamics_gap (float, optional): the first plan's :attr:`PlanResult.dynamics_gap
+            <torchrl_grasp.PlanResult>`, averaged over its steps: how far its virtual states were
+            from the path its actions drive in the model, in step lengths (``0`` for planners
+            without virtual states); ``None`` for TorchRL's planners.
 
     Examples:
         >>> episode = Episode(success=False, plan_seconds=1.5, plans=1, model_calls=600,
@@ -97,6 +101,7 @@ class Episode:
     model_transitions: float = 0.0
     transitions: TransitionData | None = None
     predicted_penalty: float | None = None
+    dynamics_gap: float | None = None
 
 
 def run_episode(
@@ -171,8 +176,9 @@ def run_episode(
     final, goal = view.position(td), view.goal(td)
     first_problem, first_result = plans[0]
     model_final = view.predicted_final(first_problem, torch.stack(executed))
-    predicted_distance = predicted_penalty = None
+    predicted_distance = predicted_penalty = dynamics_gap = None
     if first_result is not None:
+        dynamics_gap = float(first_result.dynamics_gap.mean())
         predicted_final = view.predicted_final(first_problem, first_result.actions[0])
         predicted_distance = float((predicted_final - goal).norm())
         predicted_penalty = view.predicted_penalty(first_problem, first_result.actions[0])
@@ -189,6 +195,7 @@ def run_episode(
         model_transitions=model_transitions,
         transitions=_executed(states, executed),
         predicted_penalty=predicted_penalty,
+        dynamics_gap=dynamics_gap,
     )
 
 

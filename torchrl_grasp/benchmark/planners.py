@@ -18,6 +18,7 @@ from torchrl_grasp.planners import (
     GoalMPPIPlanner,
     GradientPlanner,
     GRASPPlanner,
+    NewtonStates,
     Population,
 )
 from torchrl_grasp.planners.base import GoalPlanner
@@ -68,10 +69,38 @@ SETTINGS: dict[str, tuple[type, dict]] = {
     "torchrl-cem": (CEMPlanner, dict(optim_steps=30, num_candidates=300, top_k=30)),
 }
 
+# GRASP with one ingredient removed or changed, for the ablation table of docs/benchmarks.md:
+# each change applies on top of GRASP's settings on the tier (its published ones and the tier's
+# overrides of "grasp").
+ABLATIONS: dict[str, dict] = {
+    "grasp-no-stop-gradient": dict(stop_gradient=False),
+    "grasp-no-goal-term": dict(goal_weight=0.0),
+    "grasp-no-noise": dict(state_noise_std=0.0),
+    "grasp-no-sync": dict(sync=None),
+    "grasp-one-restart": dict(num_restarts=1),
+    "grasp-newton": dict(lr_states=None, state_step=NewtonStates(damping=0.5)),
+    "grasp-red-noise": dict(state_noise_beta=2.0),
+    "grasp-reset-adam": dict(reset_optimizer_at_sync=True),
+    "grasp-red-restarts": dict(restart_beta=2.0),
+}
+SETTINGS.update({name: SETTINGS["grasp"] for name in ABLATIONS})
+
+
+def base_planner(name: str) -> str:
+    """The planner whose tier settings ``name`` uses: ``"grasp"`` for an ablation, else ``name``.
+
+    Examples:
+        >>> base_planner("grasp-no-noise"), base_planner("icem")
+        ('grasp', 'icem')
+    """
+    return "grasp" if name in ABLATIONS else name
+
+
 #: The planners that return the first action of a plan only: MPC only.
 FIRST_ACTION_ONLY = ("torchrl-cem",)
 
 QUICK_STEPS = {"grasp": 40, "grasp-icem": 40, "gd": 40, "collocation": 40, "cem": 4, "icem": 4, "mppi": 4, "torchrl-cem": 4}
+QUICK_STEPS.update({name: QUICK_STEPS["grasp"] for name in ABLATIONS})
 
 # The package's planners stop once their rollout through the model ends within this fraction of
 # the real env's success radius (the rest of the radius absorbs the model's error). TorchRL's
@@ -92,7 +121,8 @@ def make_planner(
     """The planner ``name`` at its published settings (``optim_steps`` overrides the iterations).
 
     With ``success_radius``, the package's planners stop early at ``STOP_FRACTION`` of it.
-    ``overrides`` replaces settings (a tier's own, see ``BenchmarkEnv.planner_settings``). The
+    ``overrides`` replaces settings (a tier's own, see ``BenchmarkEnv.planner_settings``), and an
+    ablation's change (``ABLATIONS``) replaces both. The
     package's planners draw from a generator seeded with ``seed``; TorchRL's from the global RNG,
     which is seeded with ``seed`` here.
 
@@ -109,9 +139,11 @@ def make_planner(
         ('GoalCEMPlanner', 300, 0.025)
         >>> type(make_planner("torchrl-cem", env, 60, success_radius=0.05)).__name__  # TorchRL's: no early stop
         'CEMPlanner'
+        >>> make_planner("grasp-newton", env, 60, overrides={"lr_states": 0.1}).state_step  # the ablation wins
+        NewtonStates(damping=0.5)
     """
     cls, settings = SETTINGS[name]
-    settings = {**settings, **(overrides or {})}
+    settings = {**settings, **(overrides or {}), **ABLATIONS.get(name, {})}
     if optim_steps is not None:
         settings["optim_steps"] = optim_steps
     if not issubclass(cls, GoalPlanner):

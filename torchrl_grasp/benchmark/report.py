@@ -66,7 +66,9 @@ def summarise(
     ``time_to_success_iqr`` (quartiles of the successes' planning time, ``None`` without one),
     ``model_transitions_per_plan`` (world-model evaluations, :attr:`PlanResult.model_transitions
     <torchrl_grasp.PlanResult>`), ``median_plan_penalty`` (the ensemble's disagreement summed along
-    the first plans, ``None`` without an ensemble), plus ``extra``.
+    the first plans, ``None`` without an ensemble), ``median_dynamics_gap`` (how far the first plans'
+    virtual states were from their rollout, in step lengths: :attr:`Episode.dynamics_gap
+    <torchrl_grasp.benchmark.episodes.Episode>`; ``None`` for planners that return no plan), plus ``extra``.
 
     Examples:
         >>> episodes = [Episode(True, 2.0, 1, 600, 0.01, 0.03, 0.02),
@@ -106,6 +108,11 @@ def summarise(
             None
             if any(e.predicted_penalty is None for e in episodes)
             else statistics.median(e.predicted_penalty for e in episodes)
+        ),
+        median_dynamics_gap=(
+            None
+            if any(e.dynamics_gap is None for e in episodes)
+            else statistics.median(e.dynamics_gap for e in episodes)
         ),
         **extra,
     )
@@ -180,13 +187,16 @@ def markdown(records: Sequence[dict]) -> str:
                 entries.append(_cell(r, bold=r is winners.get(h)))
             lines.append(f"| {h} | " + " | ".join(entries) + " |")
         ensemble = any(r.get("median_plan_penalty") is not None for r in rows)
+        gaps = any(r.get("median_dynamics_gap") is not None for r in rows)
         lines += ["", "Per plan: seconds / batched world-model calls / transitions evaluated; in the model: predicted "
                   "success, median model error along the executed path"
-                  + (", median ensemble disagreement summed along the first plan" if ensemble else "") + ":", ""]
+                  + (", median ensemble disagreement summed along the first plan" if ensemble else "")
+                  + (", median dynamics gap of the first plan (virtual states to rollout, in step lengths)" if gaps else "")
+                  + ":", ""]
         lines += [
             "| H | planner | s/plan | calls/plan | evaluations/plan | predicted success | model error |"
-            + (" plan disagreement |" if ensemble else ""),
-            "|---:|---|---:|---:|---:|---:|---:|" + ("---:|" if ensemble else ""),
+            + (" plan disagreement |" if ensemble else "") + (" dynamics gap |" if gaps else ""),
+            "|---:|---|---:|---:|---:|---:|---:|" + ("---:|" if ensemble else "") + ("---:|" if gaps else ""),
         ]
         for h in horizons:
             for p in planners:
@@ -194,11 +204,12 @@ def markdown(records: Sequence[dict]) -> str:
                 if r is not None:
                     predicted = r["predicted_success_rate"]
                     predicted = "—" if predicted is None else f"{predicted:.0%}"
-                    disagreement = r.get("median_plan_penalty")
+                    disagreement, gap = r.get("median_plan_penalty"), r.get("median_dynamics_gap")
                     lines.append(
                         f"| {h} | {p} | {r['seconds_per_plan']:.2f} | {r['model_calls_per_plan']:.0f} "
                         f"| {r.get('model_transitions_per_plan', 0):.0f} | {predicted} | {r['median_model_error']:.3f} |"
                         + ((" — |" if disagreement is None else f" {disagreement:.2f} |") if ensemble else "")
+                        + ((" — |" if gap is None else f" {gap:.2f} |") if gaps else "")
                     )
         lines.append("")
     return "\n".join(lines)
