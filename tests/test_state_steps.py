@@ -39,13 +39,13 @@ def wall_planner(env, **options):
 
 
 def test_newton_steps_go_around_the_wall_in_any_units():
-    """Newton steps, Adam on the actions and the bent restarts are all unchanged by the states'
-    units, but for Adam's eps: in states 100 times larger the iterates are the same, to Adam's eps,
-    and the plans go through the door as often."""
+    """Newton steps, noise in step lengths, Adam on the actions and the bent restarts are all
+    unchanged by the states' units, but for Adam's eps: in states 100 times larger the iterates are
+    the same, to Adam's eps, and the plans go through the door as often."""
     pairs = {scale: scaled_pairs(scale) for scale in (1.0, 100.0)}
+    scale_free = dict(state_step=NewtonStates(damping=0.5), state_noise_std=0.2, state_noise_unit="step")
     iterates = {
-        scale: wall_planner(wall_env(scale), optim_steps=30, state_step=NewtonStates(damping=0.5), sync=None)
-        .plan(pairs[scale])
+        scale: wall_planner(wall_env(scale), optim_steps=30, sync=None, **scale_free).plan(pairs[scale])
         for scale in pairs
     }
     torch.testing.assert_close(iterates[100.0].actions, iterates[1.0].actions, rtol=1e-3, atol=1e-4)
@@ -54,7 +54,7 @@ def test_newton_steps_go_around_the_wall_in_any_units():
         rtol=1e-3, atol=1e-5,
     )
     for scale in pairs:
-        result = wall_planner(wall_env(scale), state_step=NewtonStates(damping=0.5)).plan(pairs[scale])
+        result = wall_planner(wall_env(scale), **scale_free).plan(pairs[scale])
         assert (result.goal_distance / scale < 0.1).sum() >= 6, (scale, result.goal_distance)
 
 
@@ -136,6 +136,8 @@ def test_state_step_arguments_are_checked_and_name_the_fix():
         GRASPPlanner(env, 10, state_step="newton")
     with pytest.raises(ValueError, match=r"damping must be in \(0, 1\]"):
         NewtonStates(damping=0.0)
+    with pytest.raises(ValueError, match="state_noise_unit must be 'state' or 'step', got 'steps'"):
+        GRASPPlanner(env, 10, state_noise_unit="steps")
     with pytest.raises(ValueError, match="state_noise_beta"):
         GRASPPlanner(env, 10, state_noise_beta=-1.0)
     assert GRASPPlanner(env, 10).lr_states == 0.1 and GRASPPlanner(env, 10, lr_states=0.02).lr_states == 0.02

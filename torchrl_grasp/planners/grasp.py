@@ -99,6 +99,11 @@ class GRASPPlanner(GoalPlanner):
         lr_actions (float): Adam learning rate of the actions. Defaults to ``0.005``.
         state_noise_std (float or callable): :math:`\sigma`, or a schedule ``iteration -> sigma``.
             Defaults to ``0.005``.
+        state_noise_unit (str): what :math:`\sigma` is measured in: ``"state"``, the state's own
+            units (the method's); ``"step"``, the plan's step length, so that the same
+            :math:`\sigma` suits states of any scale: on a key with a goal, :math:`\lVert g - s_0
+            \rVert / T` (the straight line's step), on one without, the mean step of the initial
+            virtual states. Defaults to ``"state"``.
         state_noise_beta (float): the noise's colour along the horizon: ``0`` white (independent
             per step, the method's), ``2`` red (correlated in time, as iCEM's samples:
             :func:`~torchrl_grasp.planners.noise.powerlaw_noise`), at the same standard deviation.
@@ -177,6 +182,7 @@ class GRASPPlanner(GoalPlanner):
         state_step: StateStep | None = None,
         lr_actions: float = 0.005,
         state_noise_std: Schedule = 0.005,
+        state_noise_unit: str = "state",
         state_noise_beta: float = 0.0,
         reset_optimizer_at_sync: bool = False,
         goal_weight: Schedule = 1.0,
@@ -211,6 +217,8 @@ class GRASPPlanner(GoalPlanner):
                 f"Pass lr_states or state_step, not both: lr_states={lr_states!r} is short for "
                 f"state_step=AdamStates(lr={lr_states!r}), and state_step={state_step!r} was given."
             )
+        if state_noise_unit not in ("state", "step"):
+            raise ValueError(f"state_noise_unit must be 'state' or 'step', got {state_noise_unit!r}.")
         if state_step is None:
             check_rates(positive=dict(lr_states=0.1 if lr_states is None else lr_states))
             state_step = AdamStates(0.1 if lr_states is None else lr_states)
@@ -224,6 +232,7 @@ class GRASPPlanner(GoalPlanner):
         )
         self.state_step, self.lr_actions = state_step, lr_actions
         self.state_noise_std, self.state_noise_beta = state_noise_std, state_noise_beta
+        self.state_noise_unit = state_noise_unit
         self.goal_weight, self.reset_optimizer_at_sync = goal_weight, reset_optimizer_at_sync
         if restart_beta is not None:
             check_rates(non_negative=dict(restart_beta=restart_beta))
@@ -237,6 +246,7 @@ class GRASPPlanner(GoalPlanner):
         actions, virtual = plan["actions"], plan["virtual_states"]
         leaves = [virtual.get(key) for key in context.problem.state_keys]  # the optimiser's, read once
         optimizer = self.optimizer(plan)
+        noise_scales = step_lengths(context, leaves) if self.state_noise_unit == "step" else None
         history = actions.new_full(
             (self.optim_steps, context.problem.num_plans), math.nan, dtype=context.problem.dtype
         )
@@ -257,6 +267,7 @@ class GRASPPlanner(GoalPlanner):
                 goal_weight=schedule_value(self.goal_weight, iteration),
                 noise_std=schedule_value(self.state_noise_std, iteration),
                 noise_beta=self.state_noise_beta,
+                noise_scales=noise_scales,
                 stop_gradient=self.stop_gradient,
             )
             if self.callback is not None:
@@ -346,6 +357,31 @@ class GRASPPlanner(GoalPlanner):
         return (plan if warm is None else warm).apply(plan_variable), warm is not None
 
 
+def step_lengths(context: PlanContext, leaves: Sequence[Tensor]) -> list[Tensor]:
+    r"""Per state key, each plan's step length ``[N, 1, *1]``: :math:`\lVert g - s_0 \rVert / T` on a
+    key with a goal, else the mean distance between consecutive states of ``leaves`` (from the start).
+
+    Examples:
+        >>> from tensordict import TensorDict
+        >>> from torchrl.data import Bounded, Unbounded
+        >>> from torchrl_grasp import GRASPPlanner, TransitionModelEnv
+        >>> env = TransitionModelEnv(torch.nn.Identity(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+        >>> planner = GRASPPlanner(env, 10)
+        >>> context = planner.make_context(TensorDict(observation=torch.zeros(2), goal=torch.tensor([3.0, 4.0])))
+        >>> step_lengths(context, [torch.zeros(1, 10, 2)])[0].flatten()  # |g - s_0| / T = 5 / 10
+        tensor([0.5000])
+    """
+    problem, scales = context.problem, []
+    for start, goal, states in zip(problem.start_leaves, problem.objective.goal_leaves, leaves):
+        if goal is not None:
+            length = (goal - start).flatten(1).norm(dim=-1) / context.horizon
+        else:
+            path = torch.cat([start.unsqueeze(1), states.detach()], dim=1)
+            length = path.diff(dim=1).flatten(2).norm(dim=-1).mean(-1)
+        scales.append(length.reshape(-1, *[1] * (states.ndim - 1)))
+    return scales
+
+
 def collocation_iteration(
     context: PlanContext,
     actions: Tensor,
@@ -355,13 +391,15 @@ def collocation_iteration(
     goal_weight: float,
     noise_std: float,
     noise_beta: float = 0.0,
+    noise_scales: Sequence[Tensor] | None = None,
     stop_gradient: bool = True,
 ) -> Tensor:
     """One GRASP iteration on the plan ``actions`` ``[N, T, *A]`` and ``leaves`` (the virtual states'
     leaves ``[N, T, *F_k]`` in the problem's state-key order), in place: the batched model call, the
     objective's collocation loss, one step of the ``optimizer`` (one or a sequence, see
     :func:`~torchrl_grasp.planners.descent.descend`), noise of standard deviation ``noise_std``
-    coloured with ``noise_beta`` along the horizon, and bounds. No TensorDict is read here.
+    coloured with ``noise_beta`` along the horizon (times each key's ``noise_scales``, per plan, if
+    given), and bounds. No TensorDict is read here.
 
     By reward (``objective.uses_reward``) or with a penalty (``objective.uses_penalty``), the
     step cost's gradient also reaches the virtual states, one step through the model's state
@@ -406,12 +444,14 @@ def collocation_iteration(
             added = [*map(_onto_virtual_states, through), None]  # nothing added to the actions' gradient
     descend(optimizer, loss, [*leaves, actions], added)
     with torch.no_grad():
-        for states, goal in zip(leaves, problem.objective.goal_leaves):
+        for index, (states, goal) in enumerate(zip(leaves, problem.objective.goal_leaves)):
             if noise_std > 0:
                 noise = powerlaw_noise(
                     states.shape, noise_beta, time_dim=1, generator=context.generator, device=context.device,
                     dtype=states.dtype,
                 )
+                if noise_scales is not None:
+                    noise *= noise_scales[index]
                 states.add_(noise, alpha=noise_std)
             if goal is not None:
                 states[:, -1] = goal
