@@ -82,6 +82,14 @@ ABLATIONS: dict[str, dict] = {
     "grasp-red-noise": dict(state_noise_beta=2.0),
     "grasp-reset-adam": dict(reset_optimizer_at_sync=True),
     "grasp-red-restarts": dict(restart_beta=2.0),
+    # Nothing in state units: Newton state steps and noise of a fifth of the plan's step length.
+    "grasp-scale-free": dict(
+        lr_states=None, state_step=NewtonStates(damping=0.5), state_noise_std=0.2, state_noise_unit="step"
+    ),
+    "grasp-scale-free-red-restarts": dict(
+        lr_states=None, state_step=NewtonStates(damping=0.5), state_noise_std=0.2, state_noise_unit="step",
+        restart_beta=2.0,
+    ),
 }
 SETTINGS.update({name: SETTINGS["grasp"] for name in ABLATIONS})
 

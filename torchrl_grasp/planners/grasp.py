@@ -101,9 +101,9 @@ class GRASPPlanner(GoalPlanner):
             Defaults to ``0.005``.
         state_noise_unit (str): what :math:`\sigma` is measured in: ``"state"``, the state's own
             units (the method's); ``"step"``, the plan's step length, so that the same
-            :math:`\sigma` suits states of any scale: on a key with a goal, :math:`\lVert g - s_0
-            \rVert / T` (the straight line's step), on one without, the mean step of the initial
-            virtual states. Defaults to ``"state"``.
+            :math:`\sigma` suits states of any scale: on a key with a goal,
+            :math:`\lVert g - s_0 \rVert / T` (the straight line's step), on one without, the
+            mean step of the initial virtual states. Defaults to ``"state"``.
         state_noise_beta (float): the noise's colour along the horizon: ``0`` white (independent
             per step, the method's), ``2`` red (correlated in time, as iCEM's samples:
             :func:`~torchrl_grasp.planners.noise.powerlaw_noise`), at the same standard deviation.
