@@ -69,6 +69,9 @@ SETTINGS: dict[str, tuple[type, dict]] = {
     "torchrl-cem": (CEMPlanner, dict(optim_steps=30, num_candidates=300, top_k=30)),
 }
 
+# Nothing of GRASP in state units: Newton state steps and noise of a fifth of the plan's step length.
+SCALE_FREE = dict(lr_states=None, state_step=NewtonStates(damping=0.5), state_noise_std=0.2, state_noise_unit="step")
+
 # GRASP with one ingredient removed or changed, for the ablation table of docs/benchmarks.md:
 # each change applies on top of GRASP's settings on the tier (its published ones and the tier's
 # overrides of "grasp").
@@ -82,14 +85,8 @@ ABLATIONS: dict[str, dict] = {
     "grasp-red-noise": dict(state_noise_beta=2.0),
     "grasp-reset-adam": dict(reset_optimizer_at_sync=True),
     "grasp-red-restarts": dict(restart_beta=2.0),
-    # Nothing in state units: Newton state steps and noise of a fifth of the plan's step length.
-    "grasp-scale-free": dict(
-        lr_states=None, state_step=NewtonStates(damping=0.5), state_noise_std=0.2, state_noise_unit="step"
-    ),
-    "grasp-scale-free-red-restarts": dict(
-        lr_states=None, state_step=NewtonStates(damping=0.5), state_noise_std=0.2, state_noise_unit="step",
-        restart_beta=2.0,
-    ),
+    "grasp-scale-free": SCALE_FREE,
+    "grasp-scale-free-red-restarts": {**SCALE_FREE, "restart_beta": 2.0},
 }
 SETTINGS.update({name: SETTINGS["grasp"] for name in ABLATIONS})
 
