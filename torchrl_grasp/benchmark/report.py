@@ -104,16 +104,8 @@ def summarise(
         success_interval=list(wilson_interval(len(successes), len(episodes))),
         time_to_success_iqr=_listed(quartiles([e.plan_seconds for e in successes])),
         model_transitions_per_plan=sum(e.model_transitions for e in episodes) / plans,
-        median_plan_penalty=(
-            None
-            if any(e.predicted_penalty is None for e in episodes)
-            else statistics.median(e.predicted_penalty for e in episodes)
-        ),
-        median_dynamics_gap=(
-            None
-            if any(e.dynamics_gap is None for e in episodes)
-            else statistics.median(e.dynamics_gap for e in episodes)
-        ),
+        median_plan_penalty=_median_of([e.predicted_penalty for e in episodes]),
+        median_dynamics_gap=_median_of([e.dynamics_gap for e in episodes]),
         **extra,
     )
 
@@ -292,6 +284,11 @@ def plot(records: Sequence[dict], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _median_of(values: Sequence[float | None]) -> float | None:
+    """The median of ``values``; ``None`` where any of them is (a measure some episodes lack)."""
+    return None if any(value is None for value in values) else statistics.median(values)
 
 
 def _listed(pair: tuple[float, float] | None) -> list[float] | None:
