@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from functools import cached_property
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 import torchrl_grasp.envs  # noqa: F401  (registers the env ids)
 from torchrl_grasp.dreamer.data import PixelEpisodes, distance_reward
 from torchrl_grasp.dreamer.latent import LatentFilter
+from torchrl_grasp.dreamer.overshooting import overshooting_loss
 from torchrl_grasp.dreamer.pixels import PointMassPixels
 from torchrl_grasp.dreamer.rssm import RSSMSize, RSSMWorldModel
 from torchrl_grasp.world_models.cache import cache_path, load_cached, save_or_warn
@@ -50,7 +51,13 @@ class PixelModelConfig:
         kl_weight (float): the KL term's weight (``lambda_kl``). Defaults to ``0.1``: the point
             is a few dozen pixels of a 64 x 64 image, and at weight 1 the KL cost of encoding
             its position outweighs what reconstructing it gains, so the posterior ignores it.
-        seed (int): Defaults to ``0``.
+        overshooting_steps (int): PlaNet's latent overshooting on the planners' rollout
+            (:func:`~torchrl_grasp.dreamer.overshooting.overshooting_loss`): the prior mean rolled
+            up to this many steps from every posterior latent of a window is pulled toward the
+            posteriors it should reach, and the probe learns to read those rollouts too.
+            ``None`` trains the prior one step at a time only, as ``DreamerModelLoss`` does.
+            Defaults to ``None`` (which keeps the names of models cached before the option).
+        seed (int): seeds the episodes, the initial weights and the batches. Defaults to ``0``.
 
     Examples:
         >>> PixelModelConfig().env_kwargs
@@ -73,6 +80,7 @@ class PixelModelConfig:
     lr: float = 3e-3
     free_nats: float = 1.0
     kl_weight: float = 0.1
+    overshooting_steps: int | None = None
     seed: int = 0
 
     def __post_init__(self):
@@ -181,6 +189,9 @@ def train_pixel_model(
 ) -> None:
     """Adam on TorchRL's ``DreamerModelLoss`` (KL + reconstruction + reward) plus the probe's loss on detached latents.
 
+    With ``config.overshooting_steps``, the loss adds the prior-mean rollouts' overshooting term
+    and the probe also reads those rollouts (what reports and pictures read of a plan).
+
     Examples:
         >>> import tempfile
         >>> from pathlib import Path
@@ -205,6 +216,11 @@ def train_pixel_model(
         latent = out["next"].select("state", "belief")
         probe_loss = (model.position(latent) - batch["next", "position"]).pow(2).sum(-1).mean()
         total = sum(value.sum() for value in losses.values()) + probe_loss
+        if config.overshooting_steps:
+            rollout = overshooting_loss(model.prior, out, config.overshooting_steps)
+            readings = model.probe(torch.cat([rollout.states, rollout.beliefs], -1).detach())
+            targets = batch["next", "position"][rollout.index[:, 0], rollout.index[:, 1]]
+            total = total + rollout.loss + (readings - targets).pow(2).sum(-1).mean()
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
