@@ -55,7 +55,7 @@ def test_budget_matches_the_iterations_to_the_probes_timing(tmp_path, monkeypatc
     # Probes of 75 and 150 GRASP iterations that take 1 s and 2 s: nothing fixed, 1/75 s an
     # iteration, so a budget of b seconds buys int(75 * b) iterations, whatever this machine's speed.
     clock = scripted_clock([1.0, 2.0])
-    monkeypatch.setattr(benchmark_main, "steps_for_budget", functools.partial(steps_for_budget, clock=clock))
+    monkeypatch.setattr(benchmark_main, "steps_for_budget", functools.partial(steps_for_budget, repeats=1, clock=clock))
     monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
     small, large = (
         main(["--quick", "--env", "walldoor", "--planners", "grasp", "--budget", str(b), "--out", str(tmp_path / str(b))])[0]
