@@ -19,8 +19,9 @@ The world is WallDoor-v0: a point mass in [-1, 1]^2 and a wall at x = 0 with one
 wide. The demo loads the learned world model that the benchmark uses (or trains it, about a
 minute on one core, and caches it under $TORCHRL_GRASP_CACHE, default ~/.cache/torchrl_grasp).
 It draws start/goal pairs about --horizon steps apart with the wall between them, plans each
-with GRASP and with CEM on the model at the benchmark's settings, executes the plans open loop
-in the real env, and prints how many reached their goal and the median planning time.
+with GRASP (the benchmark's grasp-newton: Newton state steps) and with CEM on the model,
+executes the plans open loop in the real env, and prints how many reached their goal and the
+median planning time.
 It writes OUT/demo.png: per task, the wall, GRASP's virtual states at a few iterations, and the
 paths that both plans took in the real env.
 """

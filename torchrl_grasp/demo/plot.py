@@ -89,8 +89,8 @@ def plot_outcomes(
 
 def draw_task(axis, outcome: TaskOutcome, walls: Sequence[Rectangle], success_threshold: float) -> None:
     """One task on a matplotlib ``axis``: the arena ``[-1, 1]^2``, the ``walls`` (grey), GRASP's virtual
-    states after a few iterations (dots, light to dark blue, from the initial guess between start
-    and goal to the end), the path each planner's plan took in the real env (lines, the first planner's
+    states after a few iterations (dots joined in time order, light to dark blue, from the initial
+    guess between start and goal to the end), the path each planner's plan took in the real env (lines, the first planner's
     thickest so that overlapping paths all show, ending in a dot), the start (black dot) and the
     goal (red star in its success circle of radius ``success_threshold``).
 
@@ -123,7 +123,7 @@ def draw_task(axis, outcome: TaskOutcome, walls: Sequence[Rectangle], success_th
         states = outcome.grasp_iterates[iteration].numpy()
         shade = colormaps["Blues"](0.3 + 0.6 * rank / max(len(iterations) - 1, 1))
         axis.plot(
-            states[:, 0], states[:, 1], "o", markersize=2.6, alpha=0.9, color=shade, zorder=2,
+            states[:, 0], states[:, 1], "o-", markersize=2.6, linewidth=0.6, alpha=0.9, color=shade, zorder=2,
             label=f"GRASP virtual states after {iteration} iterations",
         )
     for order, (name, episode) in enumerate(outcome.episodes.items()):
