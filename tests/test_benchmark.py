@@ -122,7 +122,7 @@ def test_quick_pixel_tier_plans_in_the_latent_space_and_is_judged_in_the_real_en
     ]
     for record in records:
         assert record["episodes"] == 2 and 0.0 <= record["success_rate"] <= 1.0
-        # Distances in the report are positions (the probe reads the latent), in the arena's units.
+        # Distances in the report are positions (read off the decoded latent), in the arena's units.
         assert 0.0 <= record["median_final_distance"] < 3.0 and 0.0 <= record["median_model_error"] < 3.0
         assert record["model_calls_per_plan"] > 0
     assert (tmp_path / "out" / "results.png").exists()

@@ -55,6 +55,22 @@ def test_images_show_the_wall_and_move_with_the_point_below_a_pixel():
         render(torch.zeros(3))
 
 
+def test_locate_reads_the_point_back_from_its_image_to_a_fraction_of_a_pixel():
+    task = WallDoorEnv()
+    render = PointMassPixels(task)
+    rng = np.random.default_rng(0)
+    points = torch.as_tensor(np.concatenate([task.sample_free_points(rng, 200, side) for side in (0, 1)]), dtype=torch.float32)
+    error = (render.locate(render(points)) - points).norm(dim=-1)
+    pixel = 2 / 64
+    assert float(error.max()) < 0.05 * pixel  # a wall or the border cutting the blob does not pull it
+    # A dimmer blob (as a decoder may draw it) is read at the same place.
+    away = points[points[:, 0].abs() > 0.4]  # from the wall, whose grey the blob would sink into
+    dimmer = torch.maximum(render.background, 0.6 * render(away) - 0.6 * render.background)
+    torch.testing.assert_close(render.locate(dimmer), render.locate(render(away)))
+    with pytest.raises(ValueError, match=r"images must be \[\.\.\., 3, 64, 64\]"):
+        render.locate(torch.zeros(3, 32, 32))
+
+
 def test_episodes_follow_the_task_dynamics_and_start_with_a_reset_step():
     task = WallDoorEnv(max_step=0.025)
     data = PixelEpisodes.collect(task, 32, 40, generator=torch.Generator().manual_seed(0))

@@ -57,7 +57,7 @@ class Episode:
         plans (int): plans made (1 open loop; one per replanning in MPC).
         model_calls (int): batched world-model calls of all plans (a serial rollout counts ``T``).
         predicted_distance (float, optional): the first plan's goal distance in the model's own
-            rollout (read as a position by the pixel model's probe, in the pixel tier); ``None``
+            rollout (read as a position off the pixel model's decoded image, in the pixel tier); ``None``
             for TorchRL's planners, which return no plan.
         final_distance (float): the real env's distance to the goal when the episode ended.
         model_error (float): distance between the model's open-loop prediction of the executed

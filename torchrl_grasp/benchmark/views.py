@@ -128,7 +128,7 @@ class PixelView:
     """Planners see the latents of the rendered start and goal images and plan in the latent space.
 
     The planners' model env is :meth:`~torchrl_grasp.dreamer.planning.LatentPlanning.goal_env`;
-    a plan's end is read as a position by the model's probe, for the report only.
+    a plan's end is read as a position off the model's decoded image of it, for the report only.
 
     Args:
         pixel_model (PixelWorldModel): the tier's model.
@@ -144,7 +144,7 @@ class PixelView:
         >>> problem = view.planner_input(TensorDict(observation=torch.tensor([-0.5, 0.0]), goal=torch.tensor([0.5, 0.0])))
         >>> sorted(map(str, problem.keys(True, True)))  # latents only: no position reaches the planners
         ["('goal', 'belief')", "('goal', 'state')", 'belief', 'state']
-        >>> view.predicted_final(problem, torch.zeros(4, 2)).shape  # the probe's reading of the plan's end
+        >>> view.predicted_final(problem, torch.zeros(4, 2)).shape  # where the model imagines the plan's end
         torch.Size([2])
     """
 
@@ -186,7 +186,7 @@ class PixelView:
         return tensordict["goal"]
 
     def predicted_final(self, planner_input: TensorDictBase, actions: Tensor) -> Tensor:
-        """The probe's reading ``[2]`` of the latent the model reaches after ``actions`` ``[T, A]``."""
+        """The position ``[2]`` in the decoded latent the model reaches after ``actions`` ``[T, A]``."""
         return self.planning.predicted_positions(planner_input.select("state", "belief"), actions)[-1]
 
     def predicted_penalty(self, planner_input: TensorDictBase, actions: Tensor) -> None:

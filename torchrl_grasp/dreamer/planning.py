@@ -79,7 +79,7 @@ class LatentPlanning:
         >>> problem = planning.planner_input(planning.latent_filter.observe(images[0]), planning.goal_latent(images[1]))
         >>> sorted(map(str, problem.keys(True, True)))
         ["('goal', 'state')", 'belief', 'state']
-        >>> planning.predicted_positions(problem, torch.zeros(5, 2)).shape  # the probe's reading of 5 steps
+        >>> planning.predicted_positions(problem, torch.zeros(5, 2)).shape  # where the model imagines the point, start and 5 steps
         torch.Size([6, 2])
     """
 
@@ -129,14 +129,17 @@ class LatentPlanning:
 
     @torch.no_grad()
     def predicted_positions(self, latent: TensorDictBase, actions: Tensor) -> Tensor:
-        """The probe's reading ``[*B, T + 1, 2]`` of the model's rollout of ``actions`` ``[*B, T, 2]`` from ``latent``."""
+        """Where the model imagines the point ``[*B, T + 1, 2]`` along its rollout of ``actions`` ``[*B, T, 2]`` from ``latent``.
+
+        Each latent is decoded and the point located in the image (:meth:`~torchrl_grasp.dreamer.PointMassPixels.locate`).
+        """
         batch = latent.batch_size
         start = [
             latent["state"].reshape(-1, self.model.size.state_dim),
             latent["belief"].reshape(-1, self.model.size.belief_dim),
         ]
         states = self.step.rollout(start, actions.reshape(-1, *actions.shape[-2:])).states
-        readings = self.model.position({"state": states[0], "belief": states[1]})
+        readings = self.pixel_model.renderer.locate(self.model.decode({"state": states[0], "belief": states[1]}))
         return readings.reshape(*batch, *readings.shape[1:])
 
 
