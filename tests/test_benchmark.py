@@ -66,6 +66,17 @@ def test_budget_matches_the_iterations_to_the_probes_timing(tmp_path, monkeypatc
     assert small["budget_s"] == 0.05
 
 
+def test_model_seed_trains_another_model_of_the_same_recipe(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(cache))
+    runs = [
+        main(["--quick", "--env", "walldoor", "--planners", "cem", "--out", str(tmp_path / f"out{seed}"), *extra])[0]
+        for seed, extra in ((0, []), (1, ["--model-seed", "1"]))
+    ]
+    assert len(list((cache / "world_models").glob("WallDoor-v0-*.pt"))) == 2  # two trainings, cached apart
+    assert runs[0]["median_model_error"] != runs[1]["median_model_error"]  # the same tasks, another model
+
+
 def test_budget_fit_subtracts_the_fixed_cost():
     assert fitted_steps(75, [1.5, 2.5], budget_s=2.0) == 112  # 0.5 s fixed, then 1.5 s at 1/75 s
     assert fitted_steps(75, [1.5, 2.5], budget_s=0.4) == 1  # less than the fixed cost: one iteration

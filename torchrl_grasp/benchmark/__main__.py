@@ -99,6 +99,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "planner and weight",
     )
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the tasks and the planners")
+    parser.add_argument(
+        "--model-seed", type=non_negative_int, default=None, metavar="SEED",
+        help="train (or load) each tier's world model from this seed instead of its own (0): another "
+        "training of the same recipe",
+    )
     parser.add_argument("--out", type=output_folder, default=Path("benchmark-results"), help="where the results go")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch threads; unset: torch's own choice")
     parser.add_argument("--quick", action="store_true", help="tiny models, horizons and budgets: a smoke test")
@@ -193,6 +198,7 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
     for env_name in args.env:
         bench_env = SUITE[env_name] if args.ensemble is None else SUITE[env_name].with_ensemble(args.ensemble)
         bench_env = quick(bench_env) if args.quick else bench_env
+        bench_env = bench_env if args.model_seed is None else bench_env.with_model_seed(args.model_seed)
         view = bench_env.load_view()
         print(f"{env_name}: {view.description}")
         real_env = bench_env.real_env()

@@ -92,6 +92,18 @@ class BenchmarkEnv:
             raise ValueError(f"The {self.name} tier plans on a pixel model, which has no ensemble: leave out --ensemble.")
         return replace(self, model=replace(self.model, network=replace(self.model.network, num_members=members)))
 
+    def with_model_seed(self, seed: int) -> BenchmarkEnv:
+        """The same tier with its world model trained (or loaded) from ``seed``: another training of
+        the same recipe, to see how much one trained model decides a table.
+
+        Examples:
+            >>> SUITE["walldoor"].with_model_seed(1).model.seed, SUITE["walldoor-pixels"].with_model_seed(2).pixel_model.seed
+            (1, 2)
+        """
+        if self.pixel_model is not None:
+            return replace(self, pixel_model=replace(self.pixel_model, seed=seed))
+        return replace(self, model=replace(self.model, seed=seed))
+
     def real_env(self) -> EnvBase:
         """The real env as the planners' episodes run it (TorchRL), with ``"is_success"``."""
         self.register()
