@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from torchrl_grasp.envs.point_mass import PointMassGoalEnv, pixel_centers
+from torchrl_grasp.envs.point_mass import ARENA_HIGH, ARENA_LOW, PointMassGoalEnv, pixel_centers
 
 WALL_LEVEL = 0.5
 BLOB_CORE = 0.3  # locate() weighs the pixels above this fraction of the blob's peak
@@ -90,7 +90,8 @@ class PointMassPixels:
             residual = height - scale[..., None] * blob
             jacobian = (scale[..., None] * blob)[..., None] * offset / variance  # d(scale * blob) / d position
             normal = jacobian.transpose(-1, -2) @ jacobian
-            normal = normal + 1e-9 * torch.eye(2) * normal.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
-            step = torch.linalg.solve(normal + 1e-12 * torch.eye(2), (jacobian * residual[..., None]).sum(-2))
-            position = position + step
+            damping = 1e-9 * normal.diagonal(dim1=-2, dim2=-1).sum(-1) + 1e-12  # an image with no blob stays put
+            normal = normal + damping[..., None, None] * torch.eye(2)
+            step = torch.linalg.solve(normal, (jacobian * residual[..., None]).sum(-2))
+            position = (position + step).clamp(ARENA_LOW, ARENA_HIGH)
         return position
