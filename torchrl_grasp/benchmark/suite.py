@@ -182,7 +182,8 @@ SUITE = {
         "walldoor-pixels",
         "WallDoor-v0",
         {**POINT_MASS_KWARGS, "success_threshold": 0.1},
-        pixel_model=PixelModelConfig(env_kwargs=POINT_MASS_KWARGS),
+        # Latent overshooting over windows of 24 steps: the prior's own rollout, trained.
+        pixel_model=PixelModelConfig(env_kwargs=POINT_MASS_KWARGS, overshooting_steps=23, window=24, batch_size=4),
         planner_settings={"grasp": {"lr_states": 0.1, "lr_actions": 0.005}},
     ),
 }
