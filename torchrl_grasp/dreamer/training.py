@@ -221,7 +221,7 @@ def train_pixel_model(
         total = sum(value.sum() for value in losses.values())
         overshooting = None
         if config.overshooting_steps:
-            overshooting = overshooting_loss(model.prior, out, config.overshooting_steps).loss
+            overshooting = overshooting_loss(model.prior, out, config.overshooting_steps)
             total = total + overshooting
         optimizer.zero_grad(set_to_none=True)
         total.backward()
