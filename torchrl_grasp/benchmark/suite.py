@@ -183,8 +183,7 @@ SUITE = {
         "WallDoor-v0",
         {**POINT_MASS_KWARGS, "success_threshold": 0.1},
         # Without latent overshooting: models trained with it rolled out closer to the truth and
-        # planned worse, their latent nearest the goal image's further from the goal
-        # (docs/benchmarks.md, "The pixel model").
+        # planned no better; the latent goal caps this tier (docs/benchmarks.md, "The pixel model").
         pixel_model=PixelModelConfig(env_kwargs=POINT_MASS_KWARGS),
         planner_settings={"grasp": {"lr_states": 0.1, "lr_actions": 0.005}},
     ),
