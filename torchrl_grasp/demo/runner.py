@@ -26,7 +26,7 @@ PLANNERS = ("grasp", "cem")
 # state moves part of the way to the model's prediction, so the iterates stay on the path that
 # the actions roll (dynamics gap 3.6 step lengths, against 12 with Adam's states) and the picture
 # shows a path; on WallDoor it did as well as Adam's states (53% and 44% against 44% and 34% at
-# H=60 and 80, 32 episodes, docs/benchmarks.md) with fewer model calls.
+# H=60 and 80, 32 episodes; 41% and 38% against 47% and 28% at 2 s a plan; docs/benchmarks.md).
 BENCHMARK_SETTINGS = {"grasp": "grasp-newton", "cem": "cem"}
 FIGURE_NAME = "demo.png"
 
