@@ -174,8 +174,8 @@ SUITE = {
     # Needs the pusht extra; planners see the normalised state, whose distances mean something.
     "pusht": BenchmarkEnv("pusht", "PushTState-v0", dict(PUSHT_MODEL.env_kwargs), PUSHT_MODEL),
     # The planners see 64 x 64 images of WallDoor and plan in a Dreamer world model's latent space.
-    # Success within 0.1 (3 pixels): the decoded filtered latent holds the position to about 0.04,
-    # the prior's open loop to about 0.1 after 20 steps and 0.2 after 40 (docs/benchmarks.md).
+    # Success within 0.1 (3 pixels): the decoded filtered latent holds the position to about 0.03;
+    # the prior's open loop is off by a median 0.09 after 20 steps and 0.16 after 40 (docs/benchmarks.md).
     # GRASP keeps the method's own learning rates there, made for latent spaces: in the latent they
     # reached goals nearer than the state tiers' (0.15 against 0.25 at H=20, docs/benchmarks.md).
     "walldoor-pixels": BenchmarkEnv(
