@@ -22,7 +22,10 @@ printed in the header. A second table runs ``planner.plan`` with the default syn
 (``GDSync(every=50, steps=10)``) for ``--sync-optim-steps`` iterations on a subset of configs
 and reports the share of its wall time spent inside the sync (its shooting steps: serial
 rollouts and their backward; the rollout that evaluates each sync's result is outside), with
-the time in the sync per serial world-model step it made. The last lines say, per T=256 row, whether each target is met.
+the time in the sync per serial world-model step it made. A third table plans under a deadline
+(``time_budget`` of ``--deadline`` seconds, iterations uncapped) on the same configs and reports how
+far past it the plans ended, in milliseconds and in sync steps (the longest iteration a plan
+makes: a serial rollout and its backward, from the second table; target: at most one). The last lines say, per T=256 row, whether each target is met.
 
     python benchmarks/planner_speed.py                   # the full grid, about 1.5 minutes on 2 CPU cores
     python benchmarks/planner_speed.py --quick           # a tiny grid, seconds
@@ -221,6 +224,30 @@ def sync_share(batch, steps, dim, width, activation, args):
     )
 
 
+def deadline_overshoot(batch, steps, dim, width, activation, args):
+    """Plans with ``time_budget=args.deadline``: median wall time, iterations, time past the budget."""
+    torch.manual_seed(0)
+    _, env = make_env(dim, width, activation)
+    planner = GRASPPlanner(env, planning_horizon=steps, optim_steps=1_000_000, time_budget=args.deadline)
+    td = make_start(batch, dim)
+    plan_times, iterations = [], []
+    previous = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        planner.plan(td)  # warm-up
+        for _ in range(args.sync_repeats):
+            planner.reset()
+            start = time.perf_counter()
+            result = planner.plan(td)
+            plan_times.append(time.perf_counter() - start)
+            iterations.append(result.iterations)
+            assert result.status == "deadline", result.status
+    finally:
+        torch.set_num_threads(previous)
+    plan_s = statistics.median(plan_times)
+    return dict(plan_s=plan_s, iterations=statistics.median(iterations), over_s=plan_s - args.deadline)
+
+
 def check_targets(rows) -> None:
     """Per T=256 row, whether each target is met, plainly."""
     targets = [row for row in rows if row["steps"] == TARGET_HORIZON]
@@ -263,12 +290,14 @@ def main(argv=None):
     parser.add_argument("--sync-horizons", type=int, nargs="+", default=None, help="defaults to --horizons")
     parser.add_argument("--sync-optim-steps", type=int, default=100, help="optim_steps of each timed plan")
     parser.add_argument("--sync-repeats", type=int, default=3, help="timed plans per sync config")
+    parser.add_argument("--deadline", type=float, default=0.25, help="time_budget (s) of the deadline table's plans")
     parser.add_argument("--quick", action="store_true", help="a tiny grid with short timings")
     args = parser.parse_args(argv)
     if args.quick:
         args.dims, args.widths, args.horizons, args.batches = [4], [64], [16], [1]
         args.min_run_time, args.rounds = 0.05, 1
         args.sync_dims, args.sync_widths, args.sync_batches, args.sync_repeats = [4], [64], [1], 1
+        args.deadline = 0.05
     if args.sync_horizons is None:
         args.sync_horizons = args.horizons
     activation = {"relu": nn.ReLU, "silu": nn.SiLU}[args.activation]
@@ -329,6 +358,24 @@ def main(argv=None):
         print(
             f"| {batch} | {steps} | {dim} | {width} | {row['plan_s'] * 1e3:.1f} | {row['sync_s'] * 1e3:.1f} "
             f"| {row['share']:.0%} | {row['model_calls']} | {row['sync_s'] / row['sync_calls'] * 1e6:.0f} |",
+            flush=True,
+        )
+
+    print()
+    print(
+        f"plan() with time_budget={args.deadline:g} s and the default sync, iterations uncapped "
+        f"(median of {args.sync_repeats} plans; past = plan time - budget; iteration = plan time / iterations):"
+    )
+    print()
+    print("| B | T | D | width | plan (ms) | iterations | past the budget (ms) | one sync step (ms) | past / sync step |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for sync_row in sync_rows:
+        batch, steps, dim, width = (sync_row[key] for key in ("batch", "steps", "dim", "width"))
+        row = deadline_overshoot(batch, steps, dim, width, activation, args)
+        sync_step_s = sync_row["sync_s"] / (sync_row["sync_calls"] / steps)  # its serial steps, T per GD step
+        print(
+            f"| {batch} | {steps} | {dim} | {width} | {row['plan_s'] * 1e3:.1f} | {row['iterations']:.0f} "
+            f"| {row['over_s'] * 1e3:.1f} | {sync_step_s * 1e3:.1f} | {row['over_s'] / sync_step_s:.2f} |",
             flush=True,
         )
 

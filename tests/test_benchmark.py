@@ -9,7 +9,7 @@ import pytest
 
 from torchrl_grasp.benchmark import __main__ as benchmark_main
 from torchrl_grasp.benchmark.__main__ import main
-from torchrl_grasp.benchmark.planners import fitted_steps, steps_for_budget
+from torchrl_grasp.benchmark.planners import make_planner
 
 RECORD_KEYS = {"env", "horizon", "planner", "episodes", "success_rate", "median_time_to_success_s"}
 
@@ -43,27 +43,25 @@ def test_quick_benchmark_writes_the_table_the_records_and_the_plot(quick_run):
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def scripted_clock(probe_seconds):
-    """A clock that says each timed probe took ``probe_seconds`` (low, then twice as many iterations)."""
-    readings = []
-    for seconds in probe_seconds:
-        readings += [100.0 * len(readings), 100.0 * len(readings) + seconds]
-    return itertools.cycle(readings).__next__
-
-
-def test_budget_matches_the_iterations_to_the_probes_timing(tmp_path, monkeypatch):
-    # Probes of 75 and 150 GRASP iterations that take 1 s and 2 s: nothing fixed, 1/75 s an
-    # iteration, so a budget of b seconds buys int(75 * b) iterations, whatever this machine's speed.
-    clock = scripted_clock([1.0, 2.0])
-    monkeypatch.setattr(benchmark_main, "steps_for_budget", functools.partial(steps_for_budget, repeats=1, clock=clock))
+def test_budget_plans_until_the_deadline(tmp_path, monkeypatch):
+    # A clock that reads one second later at every check: a budget of b seconds ends each GRASP plan
+    # after int(b) + 1 iterations (the first check past b), whatever this machine's speed.
+    clock = itertools.count().__next__
+    monkeypatch.setattr(benchmark_main, "make_planner", functools.partial(make_planner, clock=clock))
     monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
     small, large = (
         main(["--quick", "--env", "walldoor", "--planners", "grasp", "--budget", str(b), "--out", str(tmp_path / str(b))])[0]
-        for b in (0.05, 0.4)
+        for b in (2.5, 5.5)
     )
-    assert (small["optim_steps"], large["optim_steps"]) == (3, 30)
-    assert small["optim_steps"] < large["optim_steps"]
-    assert small["budget_s"] == 0.05
+    assert (small["iterations_per_plan"], large["iterations_per_plan"]) == (3, 6)
+    assert small["budget_s"] == 2.5 and small["optim_steps"] == 40  # --quick's cap, not reached
+
+
+def test_budget_refuses_torchrl_planners_before_any_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit, match="takes no time budget"):
+        main(["--quick", "--planners", "torchrl-cem", "--mode", "mpc", "--budget", "1", "--out", str(tmp_path)])
+    assert not (tmp_path / "cache").exists()
 
 
 def test_model_seed_trains_another_model_of_the_same_recipe(tmp_path, monkeypatch):
@@ -75,11 +73,6 @@ def test_model_seed_trains_another_model_of_the_same_recipe(tmp_path, monkeypatc
     ]
     assert len(list((cache / "world_models").glob("WallDoor-v0-*.pt"))) == 2  # two trainings, cached apart
     assert runs[0]["median_model_error"] != runs[1]["median_model_error"]  # the same tasks, another model
-
-
-def test_budget_fit_subtracts_the_fixed_cost():
-    assert fitted_steps(75, [1.5, 2.5], budget_s=2.0) == 112  # 0.5 s fixed, then 1.5 s at 1/75 s
-    assert fitted_steps(75, [1.5, 2.5], budget_s=0.4) == 1  # less than the fixed cost: one iteration
 
 
 def test_quick_pusht_benchmark_runs_and_writes_results(tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from torchrl_grasp import cli
 from torchrl_grasp.benchmark import __main__ as benchmark_main
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_FLAGS = ["--horizon", "--tasks", "--seed", "--out", "--threads", "--quick"]
+DEMO_FLAGS = ["--horizon", "--tasks", "--seed", "--plan-seconds", "--out", "--threads", "--quick"]
 BENCHMARK_FLAGS = [
     "--env", "--horizons", "--planners", "--episodes", "--budget", "--mode", "--replan-every",
     "--ensemble", "--penalty-weights", "--seed", "--model-seed", "--out", "--threads", "--quick",

@@ -36,7 +36,6 @@ from torchrl_grasp.benchmark.planners import (
     SETTINGS,
     base_planner,
     make_planner,
-    steps_for_budget,
 )
 from torchrl_grasp.benchmark.suite import SUITE, quick
 
@@ -79,8 +78,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--episodes", type=positive_int, default=10, help="start/goal pairs per env and horizon")
     parser.add_argument(
         "--budget", type=positive_float, default=None, metavar="SECONDS",
-        help="cap every planner at this wall time per plan (iterations calibrated on this machine) "
-        "instead of its published settings",
+        help="plan until this wall time per plan is spent (each planner's time_budget: it returns the best "
+        "plan found by then) instead of for its published iterations",
     )
     parser.add_argument(
         "--mode", nargs="+", default=["open-loop"], choices=["open-loop", "mpc"],
@@ -177,6 +176,11 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
             f"{', '.join(first_action_only)} returns the first action of a plan only: run it with --mode mpc "
             "(it replans at every step), or leave it out of --planners."
         )
+    if args.budget is not None and first_action_only:
+        raise SystemExit(
+            f"{', '.join(first_action_only)} is TorchRL's planner and takes no time budget: leave it out of "
+            "--planners, or run it without --budget."
+        )
     try:  # before any training: a result folder that cannot be written must not cost a run
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -210,11 +214,6 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
                     overrides["penalty_weight"] = weight
                 label = planner_label(planner_name, weight)
                 steps = QUICK_STEPS[planner_name] if args.quick else None
-                if args.budget is not None:
-                    probe = real_env.reset(**tasks[0].reset)
-                    steps = steps_for_budget(
-                        planner_name, view.env, horizon, view.planner_input(probe), args.budget, overrides=overrides
-                    )
 
                 def factory(planner_name=planner_name, steps=steps, horizon=horizon, overrides=overrides):
                     return make_planner(
@@ -225,8 +224,10 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
                         seed=args.seed,
                         success_radius=bench_env.success_threshold if view.success_radius_in_model_units else None,
                         overrides=overrides,
+                        time_budget=args.budget,
                     )
 
+                optim_steps = factory().optim_steps  # the cap under --budget
                 for mode in args.mode:
                     episodes = []
                     bar = tqdm(tasks, desc=f"{env_name} H={horizon} {label} {mode}", leave=False)
@@ -249,7 +250,7 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
                         episodes,
                         success_threshold=bench_env.success_threshold,
                         budget_s=args.budget,
-                        optim_steps=steps if steps is not None else SETTINGS[planner_name][1]["optim_steps"],
+                        optim_steps=optim_steps,
                     )
                     records.append(record)
                     report.write(records, args.out, header, figure=False)  # a crash loses one cell at most

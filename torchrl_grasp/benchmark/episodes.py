@@ -79,6 +79,9 @@ class Episode:
             <torchrl_grasp.PlanResult>`, averaged over its steps: how far its virtual states were
             from the path its actions drive in the model, in step lengths (``0`` for planners
             without virtual states); ``None`` for TorchRL's planners.
+        iterations (int): iterations of all plans (:attr:`PlanResult.iterations
+            <torchrl_grasp.PlanResult>`; for TorchRL's planners, their ``optim_steps``): under a
+            ``time_budget``, what the deadline allowed.
 
     Examples:
         >>> episode = Episode(success=False, plan_seconds=1.5, plans=1, model_calls=600,
@@ -102,6 +105,7 @@ class Episode:
     transitions: TransitionData | None = None
     predicted_penalty: float | None = None
     dynamics_gap: float | None = None
+    iterations: int = 0
 
 
 def run_episode(
@@ -150,13 +154,16 @@ def run_episode(
     planner = make_planner()
     view = view if view is not None else StateView(planner.env)
     plans: list[tuple[TensorDictBase, PlanResult | None]] = []
-    model_calls, model_transitions = 0, 0.0
+    model_calls, model_transitions, iterations = 0, 0.0, 0
 
-    def record(problem: TensorDictBase, result: PlanResult | None, calls: int, transitions: float) -> None:
-        nonlocal model_calls, model_transitions
+    def record(
+        problem: TensorDictBase, result: PlanResult | None, calls: int, transitions: float, steps: int
+    ) -> None:
+        nonlocal model_calls, model_transitions, iterations
         plans.append((problem, result))
         model_calls += calls
         model_transitions += transitions
+        iterations += steps
 
     act = _policy(planner, horizon, replan_every, record)
     td = real_env.reset(**task.reset)
@@ -196,6 +203,7 @@ def run_episode(
         transitions=_executed(states, executed),
         predicted_penalty=predicted_penalty,
         dynamics_gap=dynamics_gap,
+        iterations=iterations,
     )
 
 
@@ -213,14 +221,14 @@ def _policy(
     planner, horizon: int, replan_every: int | None, record
 ) -> Callable[[TensorDictBase, int], Tensor]:
     """``act(planner_input, step)``: the action at ``step`` of the episode; each plan is passed to
-    ``record(problem, result, model_calls, model_transitions)``."""
+    ``record(problem, result, model_calls, model_transitions, iterations)``."""
     if isinstance(planner, GoalPlanner):
         policy = RecedingHorizonPolicy(
             planner,
             replan_every or horizon,
             ends_at=horizon,
             on_plan=lambda problem, result: record(
-                problem[0], result, result.model_calls, result.model_transitions
+                problem[0], result, result.model_calls, result.model_transitions, result.iterations
             ),
         )
         carried = None  # the plan the policy carries from step to step
@@ -244,7 +252,7 @@ def _policy(
     def act(problem: TensorDictBase, step: int) -> Tensor:
         planner.planning_horizon = horizon - step  # the steps that remain, as the package's planners do
         calls = planner.optim_steps * planner.planning_horizon
-        record(problem, None, calls, calls * planner.num_candidates)
+        record(problem, None, calls, calls * planner.num_candidates, planner.optim_steps)
         return planner(problem.clone())["action"]
 
     return act

@@ -1,4 +1,4 @@
-"""The planners of the benchmark, at their published settings, and matching them to a wall-time budget."""
+"""The planners of the benchmark, at their published settings or under a wall-time deadline."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable
 
 import torch
-from tensordict import TensorDictBase
 from torchrl.envs.model_based import ModelBasedEnvBase
 from torchrl.modules.planners import CEMPlanner
 
@@ -25,8 +24,8 @@ from torchrl_grasp.planners.base import GoalPlanner
 
 PlannerFactory = Callable[..., object]
 
-# name -> (class, settings). ``optim_steps`` is each planner's iteration count, the knob that
-# ``--budget`` turns. GRASP's learning rates are those its tests and the wall world taught (the
+# name -> (class, settings). ``optim_steps`` is each planner's iteration count (under ``--budget``,
+# DEADLINE_STEPS_FACTOR times it is the cap: the deadline ends the plan). GRASP's learning rates are those its tests and the wall world taught (the
 # method's defaults oscillate on unit-scale states, see the README); GD's learning rate was
 # tuned on WallDoor (see docs/benchmarks.md); CEM is DINO-WM's Push-T setting; iCEM is Pinneri et
 # al.'s at CEM's population (300 decaying by 1.25, 30 elites, 30% kept, beta = 2) with CEM's initial
@@ -112,6 +111,10 @@ QUICK_STEPS.update({name: QUICK_STEPS["grasp"] for name in ABLATIONS})
 # CEM always runs all its iterations: its loop has no such exit.
 STOP_FRACTION = 0.5
 
+# Under a deadline a planner runs until its time_budget (or stop_distance) ends the plan; its
+# iterations are capped at this many times its published count, so that every plan ends.
+DEADLINE_STEPS_FACTOR = 100
+
 
 def make_planner(
     name: str,
@@ -122,10 +125,15 @@ def make_planner(
     seed: int = 0,
     success_radius: float | None = None,
     overrides: dict | None = None,
+    time_budget: float | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ):
     """The planner ``name`` at its published settings (``optim_steps`` overrides the iterations).
 
-    With ``success_radius``, the package's planners stop early at ``STOP_FRACTION`` of it.
+    With ``success_radius``, the package's planners stop early at ``STOP_FRACTION`` of it. With
+    ``time_budget``, they plan until that many seconds of ``clock`` are spent (``status ==
+    "deadline"``), up to ``DEADLINE_STEPS_FACTOR`` times their published iterations (or
+    ``optim_steps``); TorchRL's planner has no deadline and raises a ``ValueError``.
     ``overrides`` replaces settings (a tier's own, see ``BenchmarkEnv.planner_settings``), and an
     ablation's change (``ABLATIONS``) replaces both. The
     package's planners draw from a generator seeded with ``seed``; TorchRL's from the global RNG,
@@ -146,9 +154,19 @@ def make_planner(
         'CEMPlanner'
         >>> make_planner("grasp-newton", env, 60, overrides={"lr_states": 0.1}).state_step  # the ablation wins
         NewtonStates(damping=0.5)
+        >>> icem = make_planner("icem", env, 60, time_budget=2.0)  # until 2 s are spent
+        >>> icem.time_budget, icem.optim_steps
+        (2.0, 3000)
     """
     cls, settings = SETTINGS[name]
     settings = {**settings, **(overrides or {}), **ABLATIONS.get(name, {})}
+    if time_budget is not None:
+        if not issubclass(cls, GoalPlanner):
+            raise ValueError(
+                f"{name} is TorchRL's {cls.__name__}, which takes no time budget: leave it out of "
+                "--planners or run without --budget."
+            )
+        settings.update(time_budget=time_budget, clock=clock, optim_steps=DEADLINE_STEPS_FACTOR * settings["optim_steps"])
     if optim_steps is not None:
         settings["optim_steps"] = optim_steps
     if not issubclass(cls, GoalPlanner):
@@ -157,74 +175,3 @@ def make_planner(
     if success_radius is not None:
         settings["stop_distance"] = STOP_FRACTION * success_radius
     return cls(env, horizon, generator=torch.Generator().manual_seed(seed), **settings)
-
-
-def steps_for_budget(
-    name: str,
-    env: ModelBasedEnvBase,
-    horizon: int,
-    tensordict: TensorDictBase,
-    budget_s: float,
-    overrides: dict | None = None,
-    *,
-    repeats: int = 3,
-    clock: Callable[[], float] = time.perf_counter,
-) -> int:
-    """The ``optim_steps`` that make one plan of ``name`` take about ``budget_s`` seconds by ``clock``.
-
-    Times plans of ``a`` and ``2a`` iterations on ``tensordict``, ``a`` a quarter of the published
-    count, and fits ``time = fixed + steps * per_step``. Both probes are long enough to hold
-    GRASP's periodic syncs, so their cost lands in ``per_step`` and not in ``fixed``. Each probe
-    is timed ``repeats`` times and its fastest time kept: another job that takes the core for a
-    moment slows one timing, not the fit (a slowed probe once gave a planner one iteration).
-    ``clock`` is read before and after each timed plan; the tests pass a scripted one, so that no
-    verdict depends on the machine's speed.
-
-    Examples:
-        >>> from tensordict import TensorDict
-        >>> from torchrl.data import Bounded, Unbounded
-        >>> from torchrl_grasp import TransitionModelEnv
-        >>> from torchrl_grasp.world_models.analytic import SmoothWallDoor
-        >>> env = TransitionModelEnv(SmoothWallDoor(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
-        >>> task = TensorDict(observation=torch.tensor([-0.5, 0.0]), goal=torch.tensor([0.5, 0.0]))
-        >>> # Probes of 7 and 14 CEM iterations that take 1.5 s and 2.5 s: 0.5 s fixed, 1/7 s per iteration.
-        >>> clock = iter([0.0, 1.5, 10.0, 12.5]).__next__
-        >>> steps_for_budget("cem", env, 10, task, budget_s=2.0, repeats=1, clock=clock)  # (2.0 - 0.5) * 7
-        10
-        >>> # The same probes, the first slowed to 9 s once by another job: its fastest time is kept.
-        >>> clock = iter([0.0, 9.0, 10.0, 11.5, 20.0, 22.5, 30.0, 32.5]).__next__
-        >>> steps_for_budget("cem", env, 10, task, budget_s=2.0, repeats=2, clock=clock)
-        10
-    """
-    if repeats < 1:
-        raise ValueError(f"repeats must be at least 1, got {repeats}.")
-    low = max(2, SETTINGS[name][1]["optim_steps"] // 4)
-    seconds = []
-    for steps in (low, 2 * low):
-        planner = make_planner(name, env, horizon, optim_steps=steps, overrides=overrides)
-        plan = planner.plan if isinstance(planner, GoalPlanner) else lambda td: planner(td.clone())
-        plan(tensordict)  # warm-up: caches, allocator
-        timings = []
-        for _ in range(repeats):
-            start = clock()
-            plan(tensordict)
-            timings.append(clock() - start)
-        seconds.append(min(timings))
-    return fitted_steps(low, seconds, budget_s)
-
-
-def fitted_steps(low: int, seconds: list[float], budget_s: float) -> int:
-    """The iterations that fit ``budget_s``, from probes of ``low`` and ``2 * low`` iterations that took ``seconds``.
-
-    A probe pair that timing noise made non-increasing gives the per-iteration cost a floor of
-    1 us, and at least one iteration is always run.
-
-    Examples:
-        >>> fitted_steps(10, [1.0, 1.5], budget_s=3.0)  # 0.5 s fixed, 0.05 s per iteration
-        50
-        >>> fitted_steps(10, [1.0, 1.5], budget_s=0.1)  # less than the fixed cost
-        1
-    """
-    per_step = max((seconds[1] - seconds[0]) / low, 1e-6)
-    fixed = max(seconds[0] - low * per_step, 0.0)
-    return max(1, int((budget_s - fixed) / per_step))

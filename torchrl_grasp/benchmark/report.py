@@ -68,7 +68,8 @@ def summarise(
     <torchrl_grasp.PlanResult>`), ``median_plan_penalty`` (the ensemble's disagreement summed along
     the first plans, ``None`` without an ensemble), ``median_dynamics_gap`` (how far the first plans'
     virtual states were from their rollout, in step lengths: :attr:`Episode.dynamics_gap
-    <torchrl_grasp.benchmark.episodes.Episode>`; ``None`` for planners that return no plan), plus ``extra``.
+    <torchrl_grasp.benchmark.episodes.Episode>`; ``None`` for planners that return no plan),
+    ``iterations_per_plan`` (what a deadline allowed, under ``--budget``), plus ``extra``.
 
     Examples:
         >>> episodes = [Episode(True, 2.0, 1, 600, 0.01, 0.03, 0.02),
@@ -106,6 +107,7 @@ def summarise(
         model_transitions_per_plan=sum(e.model_transitions for e in episodes) / plans,
         median_plan_penalty=_median_of([e.predicted_penalty for e in episodes]),
         median_dynamics_gap=_median_of([e.dynamics_gap for e in episodes]),
+        iterations_per_plan=sum(e.iterations for e in episodes) / plans,
         **extra,
     )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from torchrl_grasp.arguments import output_folder, positive_int
+from torchrl_grasp.arguments import output_folder, positive_float, positive_int
 from torchrl_grasp import demo
 
 DESCRIPTION = """\
@@ -54,6 +54,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="start/goal pairs to plan, each across the wall (default 4; 2 with --quick)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the tasks and the planners (default 0)")
+    parser.add_argument(
+        "--plan-seconds", type=positive_float, default=None, metavar="S",
+        help="give every plan S seconds of wall time (each planner's time_budget: it returns the best plan "
+        "found by then) instead of its benchmark iterations",
+    )
     parser.add_argument(
         "--out", type=output_folder, default=Path("demo_out"), metavar="DIR",
         help="where the picture demo.png is written (default demo_out/)",
@@ -107,6 +112,7 @@ def run(args: argparse.Namespace) -> demo.DemoResult:
         seed=args.seed,
         out=args.out,
         quick_run=args.quick,
+        time_budget=args.plan_seconds,
     )
     print(f"Demo took {time.perf_counter() - began:.0f} s on {torch.get_num_threads()} torch threads.")
     return result

@@ -65,9 +65,11 @@ def plan_and_execute(
     seed: int = 0,
     planners: Sequence[str] = PLANNERS,
     success_radius: float | None = None,
+    time_budget: float | None = None,
 ) -> TaskOutcome:
     """Plans ``start -> goal`` on ``model_env`` with each planner at its benchmark setting
-    (:data:`BENCHMARK_SETTINGS`; ``optim_steps[name]`` overrides the iterations; ``success_radius`` lets GRASP stop early, see
+    (:data:`BENCHMARK_SETTINGS`; ``optim_steps[name]`` overrides the iterations; ``success_radius`` lets GRASP stop early;
+    ``time_budget`` gives each plan that many seconds, see
     :func:`~torchrl_grasp.benchmark.planners.make_planner`) and executes the plan open loop in ``real_env``.
 
     Examples:
@@ -98,10 +100,16 @@ def plan_and_execute(
         nonlocal recorder
         setting = BENCHMARK_SETTINGS.get(name, name)
         planner = make_planner(
-            setting, model_env, horizon, optim_steps=optim_steps.get(name), seed=seed, success_radius=success_radius
+            setting,
+            model_env,
+            horizon,
+            optim_steps=optim_steps.get(name),
+            seed=seed,
+            success_radius=success_radius,
+            time_budget=time_budget,
         )
-        if name == "grasp":
-            recorder = IterateRecorder(snapshot_iterations(planner.optim_steps))
+        if name == "grasp":  # under a deadline the last iteration is unknown: the first and the last
+            recorder = IterateRecorder(snapshot_iterations(planner.optim_steps) if time_budget is None else [0])
             planner.callback = recorder
         return planner
 
@@ -120,7 +128,13 @@ def plan_and_execute(
 
 
 def run_demo(
-    horizon: int = 60, tasks: int = 4, seed: int = 0, out: Path = Path("demo_out"), *, quick_run: bool = False
+    horizon: int = 60,
+    tasks: int = 4,
+    seed: int = 0,
+    out: Path = Path("demo_out"),
+    *,
+    quick_run: bool = False,
+    time_budget: float | None = None,
 ) -> DemoResult:
     """The demo: WallDoor's learned world model (cached, or trained with a progress bar), ``tasks``
     start/goal pairs ``horizon`` steps apart with the wall in between, each planned by GRASP and
@@ -128,6 +142,7 @@ def run_demo(
     the table, and writes ``out/demo.png`` (see :func:`~torchrl_grasp.demo.plot.plot_outcomes`).
 
     ``quick_run`` trains a tiny model and plans with the benchmark's ``--quick`` iterations.
+    ``time_budget`` gives every plan that many seconds (each planner's deadline) instead.
 
     Examples:
         >>> import os, tempfile
@@ -160,6 +175,7 @@ def run_demo(
                 optim_steps=optim_steps,
                 seed=seed,
                 success_radius=success_threshold,
+                time_budget=time_budget,
             )
             outcomes.append(outcome)
             told = ", ".join(
@@ -174,7 +190,8 @@ def run_demo(
     figure = Path(out) / FIGURE_NAME
     plot_outcomes(outcomes, walls, figure, success_threshold=success_threshold, horizon=horizon)
     print()
-    print(f"WallDoor, horizon {horizon}, {tasks} tasks, open loop, success in the real env:")
+    budget = "" if time_budget is None else f", {time_budget:g} s per plan"
+    print(f"WallDoor, horizon {horizon}, {tasks} tasks, open loop{budget}, success in the real env:")
     print(table)
     print(f"\nWrote {figure}")
     return DemoResult(outcomes, table, figure)

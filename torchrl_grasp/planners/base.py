@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 
@@ -14,6 +15,7 @@ from torchrl.modules.planners.common import MPCPlannerBase
 
 from torchrl_grasp.planners.best import BestPlan
 from torchrl_grasp.planners.context import PlanContext
+from torchrl_grasp.planners.deadline import Clock, Deadline, check_time_budget
 from torchrl_grasp.planners.problem import action_bounds, read_problem, spec_feature_shapes
 from torchrl_grasp.planners.result import PlanResult, Status
 from torchrl_grasp.world_models.step import WorldModelStep, infer_state_keys
@@ -114,6 +116,12 @@ class GoalPlanner(MPCPlannerBase):
         penalty_key (NestedKey): where the world model writes its penalty. Defaults to
             ``"disagreement"``, where :func:`~torchrl_grasp.world_models.learned.model_env` puts
             an ensemble's.
+        time_budget (float, optional): seconds of wall time per plan: the planner stops at the
+            first iteration boundary past it, evaluates what it holds, and returns the best plan
+            found, with ``status == "deadline"``. ``optim_steps`` stays the most iterations it
+            runs, and at least one runs. Defaults to ``None``: no deadline.
+        clock (callable): the clock that ``time_budget`` is read on, ``time.perf_counter`` by
+            default; tests pass a scripted one.
 
     **Stochastic world models** (a Dreamer prior that writes its sampled state): within one
     plan the model's noise is fixed, so each call of the model draws the same noise at every iteration
@@ -165,8 +173,11 @@ class GoalPlanner(MPCPlannerBase):
         mean_keys: Mapping[NestedKey, NestedKey] | None = None,
         penalty_weight: float = 0.0,
         penalty_key: NestedKey = "disagreement",
+        time_budget: float | None = None,
+        clock: Clock = time.perf_counter,
     ):
         check_rates(non_negative=dict(penalty_weight=penalty_weight))
+        check_time_budget(time_budget)
         model_env, reward_transform = model_based_env(env)  # checked before TorchRL's own checks
         action_key = env.action_key if action_key is None else action_key
         super().__init__(env=env, action_key=action_key)
@@ -198,6 +209,7 @@ class GoalPlanner(MPCPlannerBase):
         self.reward_weight = reward_weight
         self.penalty_weight = penalty_weight
         self.callback = callback
+        self.time_budget, self.clock = time_budget, clock
         self.model_step = WorldModelStep(
             model_env.world_model,
             self.state_keys,
@@ -241,17 +253,25 @@ class GoalPlanner(MPCPlannerBase):
         modified. Gradients are enabled inside (collectors call policies under
         ``torch.no_grad()`` or ``torch.inference_mode()``), and none is left on the world model's parameters.
         A stochastic model's noise is fixed for the call, and the global RNG state is as it was.
+        ``time_budget`` counts from the call.
         """
+        deadline = Deadline(self.time_budget, self.clock)
         with torch.inference_mode(False), torch.enable_grad():  # callers may run policies in either mode
-            context = self.make_context(tensordict, horizon, steps_taken=steps_taken)
+            context = self.make_context(tensordict, horizon, steps_taken=steps_taken, deadline=deadline)
             seed = int(torch.randint(2**62, (), generator=self._noise_seeds))
             with self.model_step.fixed_noise(seed, context.device):
                 return self._solve(context)
 
     def make_context(
-        self, tensordict: TensorDictBase, horizon: int | None = None, *, steps_taken: int = 1
+        self,
+        tensordict: TensorDictBase,
+        horizon: int | None = None,
+        *,
+        steps_taken: int = 1,
+        deadline: Deadline | None = None,
     ) -> PlanContext:
-        """The :class:`~torchrl_grasp.planners.context.PlanContext` that :meth:`plan` solves for ``tensordict``."""
+        """The :class:`~torchrl_grasp.planners.context.PlanContext` that :meth:`plan` solves for
+        ``tensordict`` (under ``deadline``, none by default)."""
         horizon = self.planning_horizon if horizon is None else horizon
         check_positive_ints(horizon=horizon, steps_taken=steps_taken)
         problem = read_problem(
@@ -273,6 +293,7 @@ class GoalPlanner(MPCPlannerBase):
             stop_distance=self.stop_distance,
             generator=self.generator,
             warm_start_shift=steps_taken,
+            deadline=deadline if deadline is not None else Deadline(None),
         )
 
     def _solve(self, context: PlanContext) -> PlanResult:

@@ -11,7 +11,9 @@ from torch import Tensor
 
 from torchrl_grasp.objectives import PlanRollout
 from torchrl_grasp.planners.best import BestPlan
+from torchrl_grasp.planners.deadline import Deadline
 from torchrl_grasp.planners.problem import PlanningProblem
+from torchrl_grasp.planners.result import Status
 from torchrl_grasp.world_models.step import WorldModelStep
 
 
@@ -45,6 +47,7 @@ class PlanContext:
         generator (torch.Generator): the only source of randomness.
         warm_start_shift (int): steps of the previous plan executed since it was made; the warm
             start drops that many. Defaults to ``1``.
+        deadline (Deadline): the plan's time budget; defaults to none.
         model_calls (int): batched world-model calls so far (a serial rollout counts ``T``).
         model_transitions (int): transitions predicted so far, summed over the calls' batches
             (a rollout of ``K`` candidates per plan counts ``N * K * T``).
@@ -59,8 +62,10 @@ class PlanContext:
     stop_distance: float | None
     generator: torch.Generator
     warm_start_shift: int = 1
+    deadline: Deadline = field(default_factory=lambda: Deadline(None))
     model_calls: int = field(default=0)
     model_transitions: int = field(default=0)
+    stopped_by_deadline: bool = field(default=False)
 
     @property
     def objective(self):
@@ -113,9 +118,12 @@ class PlanContext:
 
     @torch.no_grad()
     def evaluate(self, actions: Tensor, virtual: TensorDictBase | None, best: BestPlan) -> TensorDictBase:
-        """Rolls ``actions`` out, offers the plan (with ``virtual`` as its states) to ``best``, returns the rollout."""
-        scored = self.scored_rollout(actions)
-        best.offer(scored.score, actions, scored.states, virtual, scored.penalty)
+        """Rolls ``actions`` out, offers the plan (with ``virtual`` as its states) to ``best``, returns the
+        rollout. Under a deadline its duration is the reserve that the next checks keep for the
+        final evaluation (:meth:`Deadline.timed`)."""
+        with self.deadline.timed():
+            scored = self.scored_rollout(actions)
+            best.offer(scored.score, actions, scored.states, virtual, scored.penalty)
         return scored.states
 
     def reached(self, best: BestPlan) -> bool:
@@ -124,3 +132,18 @@ class PlanContext:
         return best.score is not None and self.objective.reached(
             self.objective.unpenalised(best.score, best.penalty), self.problem.restarts, self.stop_distance
         )
+
+    def out_of_time(self) -> bool:
+        """Whether the plan's time budget is spent. Every loop that asks stops when told so (at its
+        next iteration boundary, after evaluating what it holds), and the plan ends ``"deadline"``."""
+        if self.deadline.passed():
+            self.stopped_by_deadline = True
+        return self.stopped_by_deadline
+
+    def status(self, best: BestPlan) -> Status:
+        """How a plan that ran to its end (no NaN) ended: ``"reached"`` if ``best`` is within
+        ``stop_distance`` for every batch element, else ``"deadline"`` if a loop stopped for the
+        time budget, else ``"completed"``."""
+        if self.reached(best):
+            return "reached"
+        return "deadline" if self.stopped_by_deadline else "completed"

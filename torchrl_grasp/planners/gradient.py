@@ -31,8 +31,9 @@ class GradientPlanner(GoalPlanner):
 
     Keyword Args:
         goal_key, state_keys, action_key, num_restarts, warm_start, generator, stop_distance,
-            reward_key, callback: as for :class:`~torchrl_grasp.planners.base.GoalPlanner`; with
-            ``reward_key`` and no goal, Adam maximises the rollout's return instead.
+            time_budget, clock, reward_key, callback: as for
+            :class:`~torchrl_grasp.planners.base.GoalPlanner`; with ``reward_key`` and no goal,
+            Adam maximises the rollout's return instead.
         lr (float): Adam learning rate. Defaults to ``0.05``.
         init_std (float): scale of the initial action noise of restarts after the first.
             Defaults to ``0.3``.
@@ -91,8 +92,9 @@ class GradientPlanner(GoalPlanner):
         best = BestPlan()
         taken = shoot(context, actions, self.optim_steps, self.lr, best, history=history, on_update=on_update)
         history = history[:taken]
-        context.evaluate(actions, None, best)
-        status = "reached" if context.reached(best) else "completed"
+        if not context.stopped_by_deadline:  # else the last rollout was of these actions
+            context.evaluate(actions, None, best)
+        status = context.status(best)
         if not torch.isfinite(history).all():
             self._recover(best, int((~torch.isfinite(history)).any(-1).nonzero()[0]))
             status = "non_finite"

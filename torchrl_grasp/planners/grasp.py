@@ -134,6 +134,11 @@ class GRASPPlanner(GoalPlanner):
         stop_distance (float, optional): stop at the first sync after which every batch element
             has a plan whose rollout ends within this distance of the goal. Defaults to ``None``:
             always run ``optim_steps``.
+        time_budget (float, optional), clock (callable): seconds of ``clock`` per plan: at the
+            first iteration boundary past them GRASP evaluates its actions (without a sync; a sync
+            under way stops at its next step) and returns the best plan found, with
+            ``status == "deadline"`` (see :class:`~torchrl_grasp.planners.base.GoalPlanner`).
+            Defaults to ``None``: no deadline.
         reward_key (NestedKey, optional): where the world model writes its reward; with it set
             and no goal in the input, GRASP plans by reward (above). Defaults to ``None``.
         reward_weight (float): :math:`\lambda`. Defaults to ``1.0``.
@@ -280,19 +285,21 @@ class GRASPPlanner(GoalPlanner):
                     "The world model returned NaN or infinite values on the initial plan; check the "
                     "model and the start and goal states."
                 )
-            if (iteration + 1) % every == 0 or iteration + 1 == self.optim_steps:
+            last = iteration + 1 == self.optim_steps
+            out_of_time = not last and context.out_of_time()  # then evaluate, without the sync
+            if (iteration + 1) % every == 0 or last or out_of_time:
                 if not torch.isfinite(history[last_check : iteration + 1]).all():
                     self._recover(best, iteration)
                     status, iterations = "non_finite", iteration + 1
                     break
                 last_check = iteration + 1
-                if self.sync is not None:
-                    self.sync(context, actions, virtual, best)
+                if self.sync is not None and not out_of_time:
+                    self.sync(context, actions, virtual, best)  # stops early once out of time
                     if self.reset_optimizer_at_sync:
                         optimizer = self.optimizer(plan)
                 context.evaluate(actions.detach(), virtual, best)
-                if context.reached(best):
-                    status, iterations = "reached", iteration + 1
+                if context.reached(best) or context.stopped_by_deadline:
+                    status, iterations = context.status(best), iteration + 1
                     break
         return self._result(context, best, history[:iterations], iterations, status)
 

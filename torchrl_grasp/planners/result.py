@@ -10,9 +10,10 @@ from tensordict import TensorDictBase
 from torch import Tensor
 
 #: Why a plan call ended: ``"reached"`` (every batch element had a plan within ``stop_distance``),
+#: ``"deadline"`` (the ``time_budget`` was spent: the best plan found by then was returned),
 #: ``"completed"`` (every iteration ran) or ``"non_finite"`` (the loss became NaN or infinite, and
 #: the best finite plan found before was returned).
-Status = Literal["reached", "completed", "non_finite"]
+Status = Literal["reached", "deadline", "completed", "non_finite"]
 
 
 @dataclass

@@ -201,7 +201,7 @@ def sample_search(
     ``None`` takes the rollout's), writes its score to ``history[round]`` and refits the
     distribution to the ``top_k`` best with ``refit`` (keeping ``population.momentum`` of the
     old). Non-finite scores rank last. ``on_iteration(k, mean, best_score)`` is called after the
-    ``k``-th refit. Stops early once ``best`` reached ``stop_distance``.
+    ``k``-th refit. Stops early once ``best`` reached ``stop_distance`` or the plan is out of time.
     """
     n, horizon, action_shape = mean.shape[0], context.horizon, context.action_shape
     rows = torch.arange(n, device=mean.device)
@@ -245,7 +245,7 @@ def sample_search(
         elites = ranked_elites[:, : population.kept(top_k)]
         if on_iteration is not None:
             on_iteration(round_ + 1, mean[:, 0], score[rows, winner])
-        if context.reached(best):
+        if context.reached(best) or (round_ + 1 < iterations and context.out_of_time()):
             return Search(round_ + 1, mean[:, 0], ranked_elites)
     return Search(iterations, mean[:, 0], ranked_elites)
 
@@ -273,9 +273,10 @@ class GoalCEMPlanner(GoalPlanner):
             CEM's, :meth:`Population.icem` is iCEM's (:class:`GoalICEMPlanner`). Kept elites
             carry over to the next plan through the warm start.
         goal_key, state_keys, action_key, num_restarts, warm_start, generator, stop_distance,
-            reward_key, callback: as for :class:`~torchrl_grasp.planners.base.GoalPlanner`; the
-            callback's ``"actions"`` is the sampling mean and its ``"loss"`` the iteration's best
-            score, which ``loss_history`` holds too.
+            time_budget, clock, reward_key, callback: as for
+            :class:`~torchrl_grasp.planners.base.GoalPlanner`; the callback's ``"actions"`` is the
+            sampling mean and its ``"loss"`` the iteration's best score, which ``loss_history``
+            holds too. Out of time, the search stops after its current iteration.
 
     Examples:
         >>> import torch
@@ -356,7 +357,7 @@ class GoalCEMPlanner(GoalPlanner):
             context.evaluate(search.mean, None, best)
         iterations = search.rounds
         history = history[:iterations]
-        status = "reached" if context.reached(best) else "completed"
+        status = context.status(best)
         if not torch.isfinite(history).all():
             if not best.finite():
                 raise ValueError(

@@ -31,7 +31,8 @@ def shoot(
     is offered to ``best`` (with ``virtual`` as the plan's states; ``None`` takes the rollout's) and
     its loss ``[N]`` written to ``history[step]`` when given; ``on_update(k, actions, loss)`` is
     called after the ``k``-th update with the updated actions and the loss it descended. Returns
-    the steps taken: fewer than ``steps`` once ``best`` reached ``stop_distance``.
+    the steps taken: fewer than ``steps`` once ``best`` reached ``stop_distance`` or the plan is
+    out of time (then ``actions`` is the last rollout's, which ``best`` was offered).
     """
     candidate = plan_variable(actions)
     optimizer = torch.optim.Adam([candidate], lr=lr)
@@ -43,7 +44,7 @@ def shoot(
             best.offer(scored.score, candidate, scored.states, virtual, scored.penalty)
             if history is not None:
                 history[step] = scored.loss
-        if context.reached(best):
+        if context.reached(best) or (step + 1 < steps and context.out_of_time()):
             break
         descend(optimizer, scored.loss, [candidate])
         with torch.no_grad():
