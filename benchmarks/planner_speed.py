@@ -22,7 +22,8 @@ printed in the header. A second table runs ``planner.plan`` with the default syn
 (``GDSync(every=50, steps=10)``) for ``--sync-optim-steps`` iterations on a subset of configs
 and reports the share of its wall time spent inside the sync (its shooting steps: serial
 rollouts and their backward; the rollout that evaluates each sync's result is outside), with
-the time in the sync per serial world-model step it made. A third table plans under a deadline
+the time in the sync per serial world-model step it made, beside the same plan with
+``ParallelGDSync`` (Newton rollouts and the adjoint over all steps at once) and its serial fallbacks. A third table plans under a deadline
 (``time_budget`` of ``--deadline`` seconds, iterations uncapped) on the same configs and reports how
 far past it the plans ended, in milliseconds and in sync steps (the longest iteration a plan
 makes: a serial rollout and its backward, from the second table; target: at most one). The last lines say, per T=256 row, whether each target is met.
@@ -50,7 +51,7 @@ from torchrl_grasp import GRASPPlanner, TransitionModelEnv
 from torchrl_grasp.ops import collocation_loss_reference
 from torchrl_grasp.planners.descent import descend, plan_variable
 from torchrl_grasp.planners.grasp import collocation_iteration, schedule_value
-from torchrl_grasp.planners.syncs import GDSync
+from torchrl_grasp.planners.syncs import GDSync, ParallelGDSync
 
 ACTION_DIM = 2
 TARGET_HORIZON = 256
@@ -90,6 +91,11 @@ class TimedGDSync(GDSync):
         finally:
             self.seconds[0] += time.perf_counter() - start
             self.calls[0] += context.model_calls - calls
+
+
+@dataclass(frozen=True)
+class TimedParallelGDSync(TimedGDSync, ParallelGDSync):
+    """The parallel sync (Newton rollouts and the adjoint), timed the same way."""
 
 
 def make_env(dim: int, width: int, activation: type[nn.Module]):
@@ -194,10 +200,10 @@ def time_config(batch, steps, dim, width, activation, args):
     return {f"{name}_s": seconds for name, seconds in medians.items()} | {"spread": spread}
 
 
-def sync_share(batch, steps, dim, width, activation, args):
+def sync_share(batch, steps, dim, width, activation, args, parallel=False):
     torch.manual_seed(0)
     _, env = make_env(dim, width, activation)
-    sync = TimedGDSync()
+    sync = TimedParallelGDSync() if parallel else TimedGDSync()
     planner = GRASPPlanner(env, planning_horizon=steps, optim_steps=args.sync_optim_steps, sync=sync)
     td = make_start(batch, dim)
     plan_times, sync_times, calls = [], [], 0
@@ -212,7 +218,7 @@ def sync_share(batch, steps, dim, width, activation, args):
             result = planner.plan(td)
             plan_times.append(time.perf_counter() - start)
             sync_times.append(sync.seconds[0])
-            calls = result.model_calls
+            calls, fallbacks = result.model_calls, result.serial_fallbacks
     finally:
         torch.set_num_threads(previous)
     return dict(
@@ -221,6 +227,7 @@ def sync_share(batch, steps, dim, width, activation, args):
         share=sum(sync_times) / sum(plan_times),
         model_calls=calls,
         sync_calls=sync.calls[0],  # the last repeat's, as model_calls
+        fallbacks=fallbacks,
     )
 
 
@@ -345,19 +352,23 @@ def main(argv=None):
     print()
     print(
         "| B | T | D | width | plan (ms) | in sync (ms) | sync share | model calls "
-        "| in sync per serial step (us) |"
+        "| in sync per serial step (us) | parallel: plan (ms) | in sync (ms) | sync share | serial fallbacks |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     sync_rows = []
     for batch, steps, dim, width in itertools.product(
         args.sync_batches, args.sync_horizons, args.sync_dims, args.sync_widths
     ):
         row = dict(batch=batch, steps=steps, dim=dim, width=width)
         row.update(sync_share(batch, steps, dim, width, activation, args))
+        parallel = sync_share(batch, steps, dim, width, activation, args, parallel=True)
+        row.update({f"parallel_{key}": value for key, value in parallel.items()})
         sync_rows.append(row)
         print(
             f"| {batch} | {steps} | {dim} | {width} | {row['plan_s'] * 1e3:.1f} | {row['sync_s'] * 1e3:.1f} "
-            f"| {row['share']:.0%} | {row['model_calls']} | {row['sync_s'] / row['sync_calls'] * 1e6:.0f} |",
+            f"| {row['share']:.0%} | {row['model_calls']} | {row['sync_s'] / row['sync_calls'] * 1e6:.0f} "
+            f"| {parallel['plan_s'] * 1e3:.1f} | {parallel['sync_s'] * 1e3:.1f} | {parallel['share']:.0%} "
+            f"| {parallel['fallbacks']} |",
             flush=True,
         )
 

@@ -7,7 +7,7 @@ from torchrl_grasp.planners.problem import PlanningProblem, read_problem
 from torchrl_grasp.planners.result import PlanResult
 from torchrl_grasp.planners.sampling import GoalCEMPlanner, GoalICEMPlanner, GoalMPPIPlanner, Population
 from torchrl_grasp.planners.state_steps import AdamStates, NewtonStates
-from torchrl_grasp.planners.syncs import CEMSync, GDSync
+from torchrl_grasp.planners.syncs import CEMSync, GDSync, ParallelGDSync
 
 __all__ = [
     "AdamStates",
@@ -20,6 +20,7 @@ __all__ = [
     "GRASPPlanner",
     "GradientPlanner",
     "NewtonStates",
+    "ParallelGDSync",
     "PlanResult",
     "PlanningProblem",
     "Population",

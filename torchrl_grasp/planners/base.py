@@ -376,6 +376,7 @@ class GoalPlanner(MPCPlannerBase):
             iterations=iterations,
             status=status,
             restart=index,
+            serial_fallbacks=context.serial_fallbacks,
             **problem.objective.report(
                 problem.pick(best.score, index), None if best.penalty is None else problem.pick(best.penalty, index)
             ),

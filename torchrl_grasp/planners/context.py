@@ -51,6 +51,9 @@ class PlanContext:
         model_calls (int): batched world-model calls so far (a serial rollout counts ``T``).
         model_transitions (int): transitions predicted so far, summed over the calls' batches
             (a rollout of ``K`` candidates per plan counts ``N * K * T``).
+        stopped_by_deadline (bool): a loop stopped because the time budget was spent.
+        serial_fallbacks (int): rollouts of the parallel sync that fell back to the serial one.
+        deterministic_model (bool, optional): whether the model draws no noise, once checked.
     """
 
     problem: PlanningProblem
@@ -66,6 +69,8 @@ class PlanContext:
     model_calls: int = field(default=0)
     model_transitions: int = field(default=0)
     stopped_by_deadline: bool = field(default=False)
+    serial_fallbacks: int = field(default=0)
+    deterministic_model: bool | None = field(default=None)
 
     @property
     def objective(self):

@@ -35,7 +35,8 @@ def descend(
     for an action ``[1, 20, 2]`` beside a 4-D state), or an expanded, zero-stride tensor when
     the model sums the action. Fused Adam on CPU (torch 2.13) reads a gradient as if it were
     laid out like its parameter, so it applies a wrong update to the first and NaN to the
-    second, silently. Every optimiser step on plan variables goes through here, so none does.
+    second, silently. Every optimiser step on plan variables goes through :func:`apply_gradients`
+    (from here, or with gradients computed another way), so none does.
     The model's parameters are not touched.
 
     Examples:
@@ -49,8 +50,24 @@ def descend(
                  [0.1000, 0.1000],
                  [0.1000, 0.1000]]], requires_grad=True)
     """
+    gradients = gradients_of(loss, variables)
+    added = added or [None] * len(variables)
+    apply_gradients(
+        optimizer, variables, [gradient if extra is None else gradient + extra for gradient, extra in zip(gradients, added)]
+    )
+
+
+def gradients_of(loss: Tensor, variables: Sequence[Tensor]) -> list[Tensor]:
+    """The gradients of ``loss.sum()`` with respect to ``variables``, with the strides the model's
+    backward gave them; a ``ValueError`` that names the fix when the loss does not depend on them.
+
+    Examples:
+        >>> action = plan_variable(torch.ones(2))
+        >>> gradients_of((3 * action).square(), [action])
+        [tensor([18., 18.])]
+    """
     try:
-        gradients = torch.autograd.grad(loss.sum(), list(variables))
+        return list(torch.autograd.grad(loss.sum(), list(variables)))
     except RuntimeError as error:
         if "not have been used in the graph" not in str(error) and "does not require grad" not in str(error):
             raise
@@ -60,11 +77,27 @@ def descend(
             "tensors). Gradient planners need that gradient; make the model differentiable, or plan with "
             "GoalCEMPlanner, which needs none."
         ) from error
-    for variable, gradient, extra in zip(variables, gradients, added or [None] * len(variables)):
+
+
+def apply_gradients(
+    optimizer: torch.optim.Optimizer | Sequence[torch.optim.Optimizer],
+    variables: Sequence[Tensor],
+    gradients: Sequence[Tensor],
+) -> None:
+    """Sets each of ``variables`` (contiguous leaves) its gradient, made contiguous, and takes one
+    ``optimizer`` step: :func:`descend` for gradients computed another way (the parallel sync's adjoint).
+
+    Examples:
+        >>> action = plan_variable(torch.zeros(2))
+        >>> apply_gradients(torch.optim.SGD([action], lr=0.5), [action], [torch.tensor([1.0, -2.0])])
+        >>> action
+        tensor([-0.5000,  1.0000], requires_grad=True)
+    """
+    for variable, gradient in zip(variables, gradients):
         if not variable.is_contiguous():
             raise ValueError(
                 f"descend needs contiguous variables (see plan_variable), got strides {variable.stride()}."
             )
-        variable.grad = gradient.contiguous() if extra is None else gradient + extra
+        variable.grad = gradient.contiguous()
     for each in [optimizer] if isinstance(optimizer, torch.optim.Optimizer) else optimizer:
         each.step()

@@ -112,8 +112,9 @@ class GRASPPlanner(GoalPlanner):
             moments for the synced actions and the states, as the authors' solver does) instead
             of keeping their moments across it. Defaults to ``False``.
         goal_weight (float or callable): :math:`\gamma`, or a schedule. Defaults to ``1.0``.
-        sync (GDSync, CEMSync or None): the periodic sync. Defaults to ``GDSync()``:
-            every 50 iterations, 10 Adam steps at lr 0.05.
+        sync (GDSync, ParallelGDSync, CEMSync or None): the periodic sync. Defaults to ``GDSync()``:
+            every 50 iterations, 10 Adam steps at lr 0.05; ``ParallelGDSync()`` takes the same
+            steps with rollouts computed in parallel over time.
         stop_gradient (bool): stop the gradient at the model's state input, GRASP's first
             ingredient; ``False`` gives plain collocation's full gradient
             (:class:`~torchrl_grasp.CollocationPlanner`). Defaults to ``True``.

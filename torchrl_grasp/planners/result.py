@@ -44,6 +44,8 @@ class PlanResult:
             model's rewards along the rollout, ``[*B]``; else ``None``.
         penalty (Tensor or None): with a ``penalty_weight``, the sum of the world model's penalty
             (such as its ensemble's disagreement) along the rollout, unweighted, ``[*B]``; else ``None``.
+        serial_fallbacks (int): the parallel sync's rollouts that fell back to the serial one
+            (:class:`~torchrl_grasp.planners.ParallelGDSync`); ``0`` for the other syncs.
 
     Examples:
         >>> import torch
@@ -80,6 +82,7 @@ class PlanResult:
     predicted_return: Tensor | None = None
     model_transitions: float = 0.0
     penalty: Tensor | None = None
+    serial_fallbacks: int = 0
 
     @property
     def dynamics_gap(self) -> Tensor:

@@ -9,8 +9,19 @@ from tensordict import TensorDictBase
 from torch import Tensor
 
 from torchrl_grasp.planners.best import BestPlan
-from torchrl_grasp.planners.context import PlanContext
-from torchrl_grasp.planners.descent import descend, plan_variable
+from torchrl_grasp.planners.context import PlanContext, ScoredRollout
+from torchrl_grasp.planners.descent import apply_gradients, gradients_of, plan_variable
+
+#: ``rollout_gradient(context, candidate) -> (scored, gradient)``: the rollout of ``candidate``
+#: ``[N, T, *A]`` with its loss and score, and a function that returns the loss's gradient with
+#: respect to ``candidate`` (called only when the plan goes on).
+RolloutGradient = Callable[[PlanContext, Tensor], tuple[ScoredRollout, Callable[[], Tensor]]]
+
+
+def serial_rollout_gradient(context: PlanContext, candidate: Tensor) -> tuple[ScoredRollout, Callable[[], Tensor]]:
+    """The serial rollout (``T`` model calls) and backpropagation through it: shooting's own."""
+    scored = context.scored_rollout(candidate)
+    return scored, lambda: gradients_of(scored.loss, [candidate])[0]
 
 
 def shoot(
@@ -23,6 +34,7 @@ def shoot(
     virtual: TensorDictBase | None = None,
     history: Tensor | None = None,
     on_update: Callable[[int, Tensor, Tensor], None] | None = None,
+    rollout_gradient: RolloutGradient = serial_rollout_gradient,
 ) -> int:
     r"""``steps`` Adam steps (lr ``lr``) on the serial rollout's loss, the objective's
     :math:`\mathcal{L}(F^T(s_0, a))` (the final state's goal error, or minus the return).
@@ -33,20 +45,22 @@ def shoot(
     called after the ``k``-th update with the updated actions and the loss it descended. Returns
     the steps taken: fewer than ``steps`` once ``best`` reached ``stop_distance`` or the plan is
     out of time (then ``actions`` is the last rollout's, which ``best`` was offered).
+    ``rollout_gradient`` computes each step's rollout and gradient: serially by default, or
+    in parallel over time (:class:`~torchrl_grasp.planners.syncs.ParallelGDSync`).
     """
     candidate = plan_variable(actions)
     optimizer = torch.optim.Adam([candidate], lr=lr)
     taken = 0
     for step in range(steps):
         taken += 1
-        scored = context.scored_rollout(candidate)
+        scored, gradient = rollout_gradient(context, candidate)
         with torch.no_grad():
             best.offer(scored.score, candidate, scored.states, virtual, scored.penalty)
             if history is not None:
                 history[step] = scored.loss
         if context.reached(best) or (step + 1 < steps and context.out_of_time()):
             break
-        descend(optimizer, scored.loss, [candidate])
+        apply_gradients(optimizer, [candidate], [gradient()])
         with torch.no_grad():
             candidate.copy_(context.clamp(candidate))
         if on_update is not None:

@@ -10,13 +10,14 @@ import warnings
 from dataclasses import dataclass, field
 
 import torch
-from tensordict import TensorDictBase
+from tensordict import TensorDict, TensorDictBase
 from torch import Tensor
 
 from torchrl_grasp.planners.best import BestPlan
-from torchrl_grasp.planners.context import PlanContext
+from torchrl_grasp.planners.context import PlanContext, ScoredRollout
+from torchrl_grasp.planners.parallel_rollout import FlatStates, adjoint_gradient, newton_rollout
 from torchrl_grasp.planners.sampling import Population, elite_mean, sample_search
-from torchrl_grasp.planners.shooting import shoot
+from torchrl_grasp.planners.shooting import serial_rollout_gradient, shoot
 
 
 def _check_positive_int(owner: str, **values) -> None:
@@ -52,6 +53,103 @@ class GDSync:
         self, context: PlanContext, actions: Tensor, virtual: TensorDictBase, best: BestPlan
     ) -> None:
         shoot(context, actions, self.steps, self.lr, best, virtual=virtual)
+
+
+@dataclass(frozen=True)
+class ParallelGDSync(GDSync):
+    r""":class:`GDSync` whose rollouts and gradients are computed over all time steps at once.
+
+    Each GD step's rollout comes from Newton's method on the whole trajectory
+    (:func:`~torchrl_grasp.planners.parallel_rollout.newton_rollout`, DEER), started from
+    GRASP's virtual states at the sync's first step and from the previous step's rollout after,
+    and its gradient from the adjoint (:func:`~torchrl_grasp.planners.parallel_rollout.adjoint_gradient`):
+    at most ``newton_iterations`` batched model calls and one more, instead of ``T`` serial
+    calls and their backward. A rollout is used only where its residual
+    :math:`\max_t |s_{t+1} - F(s_t, a_t)|` met ``tolerance`` (relative to the states' size);
+    elsewhere the step falls back to the serial rollout, and
+    :attr:`PlanResult.serial_fallbacks <torchrl_grasp.PlanResult>` counts it. It serves goal
+    objectives on deterministic models that write no done flag; other plans (a reward, a
+    penalty, a stochastic or terminating model) take :class:`GDSync`'s serial steps, all counted
+    as fallbacks. The state Jacobians cost ``D`` copies of each batched call (``D`` the flat
+    state size): meant for states of up to tens of features.
+
+    Examples:
+        >>> ParallelGDSync(every=25)
+        ParallelGDSync(every=25, steps=10, lr=0.05, newton_iterations=8, tolerance=1e-05)
+        >>> ParallelGDSync(newton_iterations=0)
+        Traceback (most recent call last):
+        ValueError: ParallelGDSync: newton_iterations must be a positive int, got 0.
+    """
+
+    newton_iterations: int = 8
+    tolerance: float = 1e-5
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_positive_int("ParallelGDSync", newton_iterations=self.newton_iterations)
+        if not self.tolerance > 0:
+            raise ValueError(f"ParallelGDSync: tolerance must be a positive float, got {self.tolerance!r}.")
+
+    def __call__(
+        self, context: PlanContext, actions: Tensor, virtual: TensorDictBase, best: BestPlan
+    ) -> None:
+        if not parallel_rollout_serves(context):
+            context.serial_fallbacks += shoot(context, actions, self.steps, self.lr, best, virtual=virtual)
+            return
+        rollout_gradient = ParallelRolloutGradient(context, virtual, self.newton_iterations, self.tolerance)
+        shoot(context, actions, self.steps, self.lr, best, virtual=virtual, rollout_gradient=rollout_gradient)
+
+
+def parallel_rollout_serves(context: PlanContext) -> bool:
+    """Whether the plan's rollouts can be computed in parallel over time: a goal objective without
+    a penalty, on a model that writes no done flag and draws no noise (checked once per plan)."""
+    objective = context.objective
+    if objective.uses_reward or objective.uses_penalty or context.model_step.done_keys:
+        return False
+    if context.deterministic_model is None:
+        zero = context.zero_actions()[:, 0]
+        context.deterministic_model = not context.model_step.draws_noise(context.problem.start_leaves, zero)
+    return context.deterministic_model
+
+
+class ParallelRolloutGradient:
+    """A :data:`~torchrl_grasp.planners.shooting.RolloutGradient` by Newton's method and the adjoint,
+    falling back to the serial rollout where Newton's did not converge; each call's rollout is
+    the next call's first guess."""
+
+    def __init__(self, context: PlanContext, virtual: TensorDictBase, iterations: int, tolerance: float):
+        problem = context.problem
+        self.keys = problem.state_keys
+        self.flat = FlatStates([leaf.shape[1:] for leaf in problem.start_leaves])
+        self.start = self.flat.flatten(problem.start_leaves, batch_dims=1)
+        self.guess = self.flat.flatten([virtual.get(key) for key in self.keys], batch_dims=2).detach()
+        self.iterations, self.tolerance = iterations, tolerance
+
+    def __call__(self, context: PlanContext, candidate: Tensor):
+        def step(leaves, action):
+            return context.step(leaves, action).states
+
+        found = newton_rollout(
+            step, self.flat, self.start, candidate, self.guess, iterations=self.iterations, tolerance=self.tolerance
+        )
+        if not found.converged:
+            context.serial_fallbacks += 1
+            scored, gradient = serial_rollout_gradient(context, candidate)
+            self.guess = self.flat.flatten([scored.states.get(key) for key in self.keys], batch_dims=2)[:, 1:].detach()
+            return scored, gradient
+        self.guess = found.states[:, 1:]
+        objective = context.objective
+
+        def loss(flat_states: Tensor) -> Tensor:
+            return objective.rollout_loss(self.states(flat_states), None)
+
+        states = self.states(found.states)
+        scored = ScoredRollout(states, loss(found.states), objective.score(states, None), None)
+        return scored, lambda: adjoint_gradient(step, self.flat, found, candidate, loss)[1]
+
+    def states(self, flat_states: Tensor) -> TensorDictBase:
+        """The flat rollout ``[N, T+1, D]`` as the state keys' TensorDict."""
+        return TensorDict(dict(zip(self.keys, self.flat.unflatten(flat_states))), batch_size=flat_states.shape[:2])
 
 
 @dataclass(frozen=True)

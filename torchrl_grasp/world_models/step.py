@@ -188,6 +188,23 @@ class WorldModelStep:
             finally:
                 self._noise_seed, self._noise_device = None, None
 
+    @torch.no_grad()
+    def draws_noise(self, states: Sequence[Tensor], action: Tensor) -> bool:
+        """Whether the model's prediction on ``states`` and ``action`` depends on its noise: two calls
+        on the same inputs under two noise seeds differ (or, outside :meth:`fixed_noise`, two calls
+        in a row). A deterministic model never does.
+
+        Examples:
+            >>> from tensordict.nn import TensorDictModule
+            >>> noisy = TensorDictModule(lambda s, a: s + a + torch.randn_like(s), in_keys=["s", "action"], out_keys=["s"])
+            >>> plain = TensorDictModule(lambda s, a: s + a, in_keys=["s", "action"], out_keys=["s"])
+            >>> x, a = [torch.zeros(2, 3)], torch.ones(2, 3)
+            >>> WorldModelStep(noisy, ["s"], "action").draws_noise(x, a), WorldModelStep(plain, ["s"], "action").draws_noise(x, a)
+            (True, False)
+        """
+        first, second = (self.predict(states, action, step=step).states for step in (0, 1))
+        return any(not torch.equal(a, b) for a, b in zip(first, second))
+
     def _reseed(self, step: int | None) -> None:
         """Seeds the global RNG for one call: the block's seed, offset by the time step (``None``: a time-batched call)."""
         seed = (self._noise_seed + (0 if step is None else step + 1)) % 2**63
