@@ -143,7 +143,7 @@ def test_grasp_with_the_parallel_sync_plans_what_it_plans_with_the_serial_one():
 def test_rollouts_newton_does_not_finish_fall_back_to_serial_ones_and_are_counted():
     serial_plan = GRASPPlanner(CURVED, 20, sync=GDSync(every=25), **SETTINGS).plan(TASK)
     plan = GRASPPlanner(CURVED, 20, sync=ParallelGDSync(every=25, newton_iterations=1), **SETTINGS).plan(TASK)
-    assert plan.serial_fallbacks == 4 * 10  # every step of the four syncs
+    assert plan.serial_fallbacks == 4 * (10 + 1)  # every step of the four syncs, and their evaluations
     torch.testing.assert_close(plan.actions, serial_plan.actions, rtol=0, atol=0)
 
 
@@ -155,7 +155,7 @@ def test_a_stochastic_model_takes_the_serial_sync():
     env = TransitionModelEnv(Noisy(), Unbounded(2, dtype=torch.float64), Bounded(-1.0, 1.0, (2,), dtype=torch.float64))
     serial_plan = GRASPPlanner(env, 20, sync=GDSync(every=25), **SETTINGS).plan(TASK)
     plan = GRASPPlanner(env, 20, sync=ParallelGDSync(every=25), **SETTINGS).plan(TASK)
-    assert plan.serial_fallbacks == 4 * 10
+    assert plan.serial_fallbacks == 4 * (10 + 1)
     torch.testing.assert_close(plan.actions, serial_plan.actions, rtol=0, atol=0)
 
 

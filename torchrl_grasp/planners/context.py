@@ -54,6 +54,8 @@ class PlanContext:
         stopped_by_deadline (bool): a loop stopped because the time budget was spent.
         serial_fallbacks (int): rollouts of the parallel sync that fell back to the serial one.
         deterministic_model (bool, optional): whether the model draws no noise, once checked.
+        rollout_guess (Tensor, optional): the parallel sync's last rollout, flat ``[N, T, D]``:
+            where the evaluation after it starts its Newton iterations.
     """
 
     problem: PlanningProblem
@@ -71,6 +73,7 @@ class PlanContext:
     stopped_by_deadline: bool = field(default=False)
     serial_fallbacks: int = field(default=0)
     deterministic_model: bool | None = field(default=None)
+    rollout_guess: Tensor | None = field(default=None)
 
     @property
     def objective(self):

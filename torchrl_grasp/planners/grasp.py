@@ -298,7 +298,10 @@ class GRASPPlanner(GoalPlanner):
                     self.sync(context, actions, virtual, best)  # stops early once out of time
                     if self.reset_optimizer_at_sync:
                         optimizer = self.optimizer(plan)
-                context.evaluate(actions.detach(), virtual, best)
+                if self.sync is not None:
+                    self.sync.evaluate(context, actions, virtual, best)
+                else:
+                    context.evaluate(actions.detach(), virtual, best)
                 if context.reached(best) or context.stopped_by_deadline:
                     status, iterations = context.status(best), iteration + 1
                     break

@@ -7,6 +7,7 @@ default), :class:`CEMSync`, or ``None`` (the rollout is evaluated at the end onl
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -15,9 +16,10 @@ from torch import Tensor
 
 from torchrl_grasp.planners.best import BestPlan
 from torchrl_grasp.planners.context import PlanContext, ScoredRollout
-from torchrl_grasp.planners.parallel_rollout import FlatStates, adjoint_gradient, newton_rollout
+from torchrl_grasp.planners.descent import gradients_of
+from torchrl_grasp.planners.parallel_rollout import FlatStates, NewtonRollout, adjoint_gradient, newton_rollout
 from torchrl_grasp.planners.sampling import Population, elite_mean, sample_search
-from torchrl_grasp.planners.shooting import serial_rollout_gradient, shoot
+from torchrl_grasp.planners.shooting import shoot
 
 
 def _check_positive_int(owner: str, **values) -> None:
@@ -26,8 +28,16 @@ def _check_positive_int(owner: str, **values) -> None:
             raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}.")
 
 
+class Sync:
+    """What every sync shares: after it (and where GRASP stops), the plan's actions are evaluated."""
+
+    def evaluate(self, context: PlanContext, actions: Tensor, virtual: TensorDictBase, best: BestPlan) -> None:
+        """Rolls ``actions`` out and offers the plan to ``best``: the serial rollout (:meth:`PlanContext.evaluate`)."""
+        context.evaluate(actions.detach(), virtual, best)
+
+
 @dataclass(frozen=True)
-class GDSync:
+class GDSync(Sync):
     """Every ``every`` iterations (and at the end): ``steps`` Adam steps at ``lr`` on the serial rollout's loss.
 
     Each step's rollout is a candidate plan. The authors' default sync.
@@ -98,6 +108,19 @@ class ParallelGDSync(GDSync):
             return
         rollout_gradient = ParallelRolloutGradient(context, virtual, self.newton_iterations, self.tolerance)
         shoot(context, actions, self.steps, self.lr, best, virtual=virtual, rollout_gradient=rollout_gradient)
+        context.rollout_guess = rollout_gradient.guess  # for the evaluation that follows
+
+    def evaluate(self, context: PlanContext, actions: Tensor, virtual: TensorDictBase, best: BestPlan) -> None:
+        """The evaluation by Newton's rollout too, from the sync's last rollout (or the virtual states)."""
+        if not parallel_rollout_serves(context):
+            context.serial_fallbacks += 1
+            return super().evaluate(context, actions, virtual, best)
+        rollout = ParallelRolloutGradient(context, virtual, self.newton_iterations, self.tolerance)
+        if context.rollout_guess is not None:
+            rollout.guess, context.rollout_guess = context.rollout_guess, None
+        with context.deadline.timed(), torch.no_grad():
+            scored, _ = rollout.scored(context, actions.detach())
+            best.offer(scored.score, actions.detach(), scored.states, virtual, scored.penalty)
 
 
 def parallel_rollout_serves(context: PlanContext) -> bool:
@@ -126,6 +149,19 @@ class ParallelRolloutGradient:
         self.iterations, self.tolerance = iterations, tolerance
 
     def __call__(self, context: PlanContext, candidate: Tensor):
+        scored, found = self.scored(context, candidate)
+        if found is None:
+            return scored, lambda: gradients_of(scored.loss, [candidate])[0]
+
+        def step(leaves, action):
+            return context.step(leaves, action).states
+
+        return scored, lambda: adjoint_gradient(step, self.flat, found, candidate, self.loss(context))[1]
+
+    def scored(self, context: PlanContext, candidate: Tensor) -> tuple[ScoredRollout, NewtonRollout | None]:
+        """``candidate``'s rollout, loss and score, and Newton's rollout behind them (``None`` where
+        it did not converge and the serial rollout, differentiable, took its place)."""
+
         def step(leaves, action):
             return context.step(leaves, action).states
 
@@ -134,18 +170,17 @@ class ParallelRolloutGradient:
         )
         if not found.converged:
             context.serial_fallbacks += 1
-            scored, gradient = serial_rollout_gradient(context, candidate)
+            scored = context.scored_rollout(candidate)
             self.guess = self.flat.flatten([scored.states.get(key) for key in self.keys], batch_dims=2)[:, 1:].detach()
-            return scored, gradient
+            return scored, None
         self.guess = found.states[:, 1:]
-        objective = context.objective
-
-        def loss(flat_states: Tensor) -> Tensor:
-            return objective.rollout_loss(self.states(flat_states), None)
-
         states = self.states(found.states)
-        scored = ScoredRollout(states, loss(found.states), objective.score(states, None), None)
-        return scored, lambda: adjoint_gradient(step, self.flat, found, candidate, loss)[1]
+        scored = ScoredRollout(states, self.loss(context)(found.states), context.objective.score(states, None), None)
+        return scored, found
+
+    def loss(self, context: PlanContext) -> Callable[[Tensor], Tensor]:
+        """The objective's rollout loss of a flat rollout ``[N, T+1, D]``."""
+        return lambda flat_states: context.objective.rollout_loss(self.states(flat_states), None)
 
     def states(self, flat_states: Tensor) -> TensorDictBase:
         """The flat rollout ``[N, T+1, D]`` as the state keys' TensorDict."""
@@ -153,7 +188,7 @@ class ParallelRolloutGradient:
 
 
 @dataclass(frozen=True)
-class CEMSync:
+class CEMSync(Sync):
     """Every ``every`` iterations (and at the end): ``iterations`` CEM iterations around the current actions.
 
     ``samples`` candidates per plan (the current actions among them), ``top_k`` elites; the
