@@ -26,7 +26,9 @@ the time in the sync per serial world-model step it made, beside the same plan w
 ``ParallelGDSync`` (Newton rollouts and the adjoint over all steps at once) and its serial fallbacks. A third table plans under a deadline
 (``time_budget`` of ``--deadline`` seconds, iterations uncapped) on the same configs and reports how
 far past it the plans ended, in milliseconds and in sync steps (the longest iteration a plan
-makes: a serial rollout and its backward, from the second table; target: at most one). The last lines say, per T=256 row, whether each target is met.
+makes: a serial rollout and its backward, from the second table; target: at most one). A fourth
+table times full plans (no early stop) at ``--full-plan-horizon`` on the smooth wall-door world:
+GRASP with each sync against the package's CEM (target: GRASP at most half CEM's time). The last lines say, per T=256 row, whether each target is met.
 
     python benchmarks/planner_speed.py                   # the full grid, about 1.5 minutes on 2 CPU cores
     python benchmarks/planner_speed.py --quick           # a tiny grid, seconds
@@ -48,10 +50,12 @@ from torch.utils import benchmark
 from torchrl.data import Bounded, Unbounded
 
 from torchrl_grasp import GRASPPlanner, TransitionModelEnv
+from torchrl_grasp.benchmark.planners import make_planner
 from torchrl_grasp.ops import collocation_loss_reference
 from torchrl_grasp.planners.descent import descend, plan_variable
 from torchrl_grasp.planners.grasp import collocation_iteration, schedule_value
 from torchrl_grasp.planners.syncs import GDSync, ParallelGDSync
+from torchrl_grasp.world_models.analytic import SmoothWallDoor
 
 ACTION_DIM = 2
 TARGET_HORIZON = 256
@@ -255,6 +259,38 @@ def deadline_overshoot(batch, steps, dim, width, activation, args):
     return dict(plan_s=plan_s, iterations=statistics.median(iterations), over_s=plan_s - args.deadline)
 
 
+def full_plans(horizon: int, args) -> dict[str, float]:
+    """Median seconds of a full plan (no early stop) on the smooth wall-door world, 4 problems:
+    GRASP at the benchmark's published settings with each sync, and the package's CEM."""
+    env = TransitionModelEnv(SmoothWallDoor(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+    td = TensorDict(
+        observation=torch.tensor([[-0.6, 0.6], [-0.6, -0.5], [0.6, 0.5], [0.5, -0.6]]),
+        goal=torch.tensor([[0.6, 0.5], [0.6, -0.6], [-0.6, -0.4], [-0.5, 0.6]]),
+        batch_size=[4],
+    )
+    planners = {
+        "grasp (GDSync)": make_planner("grasp", env, horizon),
+        "grasp (ParallelGDSync)": make_planner("grasp-parallel-sync", env, horizon),
+        "cem": make_planner("cem", env, horizon),
+    }
+    previous = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        seconds = {}
+        for name, planner in planners.items():
+            planner.plan(td)  # warm-up
+            timings = []
+            for _ in range(args.sync_repeats):
+                planner.reset()
+                start = time.perf_counter()
+                planner.plan(td)
+                timings.append(time.perf_counter() - start)
+            seconds[name] = statistics.median(timings)
+    finally:
+        torch.set_num_threads(previous)
+    return seconds
+
+
 def check_targets(rows) -> None:
     """Per T=256 row, whether each target is met, plainly."""
     targets = [row for row in rows if row["steps"] == TARGET_HORIZON]
@@ -298,13 +334,16 @@ def main(argv=None):
     parser.add_argument("--sync-optim-steps", type=int, default=100, help="optim_steps of each timed plan")
     parser.add_argument("--sync-repeats", type=int, default=3, help="timed plans per sync config")
     parser.add_argument("--deadline", type=float, default=0.25, help="time_budget (s) of the deadline table's plans")
+    parser.add_argument(
+        "--full-plan-horizon", type=int, default=80, help="H of the full-plan table (GRASP vs CEM); 0 skips it"
+    )
     parser.add_argument("--quick", action="store_true", help="a tiny grid with short timings")
     args = parser.parse_args(argv)
     if args.quick:
         args.dims, args.widths, args.horizons, args.batches = [4], [64], [16], [1]
         args.min_run_time, args.rounds = 0.05, 1
         args.sync_dims, args.sync_widths, args.sync_batches, args.sync_repeats = [4], [64], [1], 1
-        args.deadline = 0.05
+        args.deadline, args.full_plan_horizon = 0.05, 0
     if args.sync_horizons is None:
         args.sync_horizons = args.horizons
     activation = {"relu": nn.ReLU, "silu": nn.SiLU}[args.activation]
@@ -389,6 +428,19 @@ def main(argv=None):
             f"| {row['over_s'] * 1e3:.1f} | {sync_step_s * 1e3:.1f} | {row['over_s'] / sync_step_s:.2f} |",
             flush=True,
         )
+
+    if args.full_plan_horizon:
+        print()
+        seconds = full_plans(args.full_plan_horizon, args)
+        print(
+            f"Full plans at H={args.full_plan_horizon} on SmoothWallDoor, 4 problems, benchmark settings without "
+            f"the early stop (GRASP 300 iterations, 8 restarts; CEM 30 x 300), median of {args.sync_repeats}:"
+        )
+        print()
+        print("| planner | plan (s) | / cem |")
+        print("|---|---:|---:|")
+        for name, value in seconds.items():
+            print(f"| {name} | {value:.2f} | {value / seconds['cem']:.2f} |")
 
     print()
     check_targets(rows)

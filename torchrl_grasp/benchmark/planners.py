@@ -18,6 +18,7 @@ from torchrl_grasp.planners import (
     GradientPlanner,
     GRASPPlanner,
     NewtonStates,
+    ParallelGDSync,
     Population,
 )
 from torchrl_grasp.planners.base import GoalPlanner
@@ -85,6 +86,7 @@ ABLATIONS: dict[str, dict] = {
     "grasp-reset-adam": dict(reset_optimizer_at_sync=True),
     "grasp-red-restarts": dict(restart_beta=2.0),
     "grasp-scale-free": SCALE_FREE,
+    "grasp-parallel-sync": dict(sync=ParallelGDSync()),
     "grasp-scale-free-red-restarts": {**SCALE_FREE, "restart_beta": 2.0},
 }
 SETTINGS.update({name: SETTINGS["grasp"] for name in ABLATIONS})
