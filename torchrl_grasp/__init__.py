@@ -2,7 +2,15 @@
 
 from torchrl_grasp.ops import collocation_loss, collocation_loss_reference
 from torchrl_grasp.objectives import GoalObjective, RewardObjective
-from torchrl_grasp.planners import CEMSync, CollocationPlanner, GDSync, GradientPlanner, GRASPPlanner, PlanResult
+from torchrl_grasp.planners import (
+    CEMSync,
+    CollocationPlanner,
+    GDSync,
+    GradientPlanner,
+    GRASPPlanner,
+    ParallelGDSync,
+    PlanResult,
+)
 from torchrl_grasp.policies import RecedingHorizonPolicy
 from torchrl_grasp.world_models import TransitionModelEnv
 
@@ -14,6 +22,7 @@ __all__ = [
     "RewardObjective",
     "GRASPPlanner",
     "GradientPlanner",
+    "ParallelGDSync",
     "PlanResult",
     "RecedingHorizonPolicy",
     "TransitionModelEnv",
