@@ -9,6 +9,7 @@ from tensordict.nn import TensorDictModule
 from torch import nn
 from torchrl.data import Bounded, Composite, Unbounded
 from torchrl.modules.models.model_based import RSSMPrior
+from world_models import CatMLP
 
 from torchrl_grasp import GRASPPlanner, TransitionModelEnv
 from torchrl_grasp.dreamer.rssm import PriorMeanStep
@@ -17,18 +18,6 @@ from torchrl_grasp.planners.parallel_rollout import FlatStates, adjoint_gradient
 from torchrl_grasp.planners.scan import affine_scan
 
 HORIZON = 13  # not a power of two: the scan's last round is partial
-
-
-class CatMLP(nn.Module):
-    """``s + 0.1 * MLP(cat(s, a))``, the most common MLP world model."""
-
-    def __init__(self, dim: int = 4):
-        super().__init__()
-        torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Linear(dim + 2, 32), nn.Tanh(), nn.Linear(32, dim))
-
-    def forward(self, state, action):
-        return state + 0.1 * self.net(torch.cat([state, action], dim=-1))
 
 
 def mlp_case(dtype=torch.float64):

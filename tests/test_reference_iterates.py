@@ -17,10 +17,11 @@ from tensordict.nn import TensorDictModule
 from torch import nn
 from torchrl.data import Bounded, Composite, Unbounded
 from torchrl.modules.models.model_based import RSSMPrior
+from world_models import CatMLP
 
 from torchrl_grasp import GDSync, GradientPlanner, GRASPPlanner, TransitionModelEnv
-from torchrl_grasp.planners import NewtonStates
 from torchrl_grasp.dreamer.rssm import PriorMeanStep
+from torchrl_grasp.planners import NewtonStates
 
 HORIZON = 12
 # Float64 where the model allows it, so that rounding (the batched and the per-step calls round
@@ -29,18 +30,6 @@ DTYPE = torch.float64
 ACTIONS = Bounded(-1.0, 1.0, (2,), dtype=DTYPE)
 TOLERANCE = {torch.float64: dict(rtol=1e-9, atol=1e-10), torch.float32: dict(rtol=1e-4, atol=1e-5)}
 LR_STATES, LR_ACTIONS, GOAL_WEIGHT = 0.01, 0.05, 0.5
-
-
-class CatMLP(nn.Module):
-    """``s + MLP(cat(s, a))``: the most common MLP world model."""
-
-    def __init__(self, dim: int = 4):
-        super().__init__()
-        torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Linear(dim + 2, 32), nn.Tanh(), nn.Linear(32, dim))
-
-    def forward(self, state, action):
-        return state + 0.1 * self.net(torch.cat([state, action], dim=-1))
 
 
 class ActionSum(nn.Module):

@@ -152,21 +152,15 @@ class ParallelRolloutGradient:
         scored, found = self.scored(context, candidate)
         if found is None:
             return scored, lambda: gradients_of(scored.loss, [candidate])[0]
-
-        def step(leaves, action):
-            return context.step(leaves, action).states
-
+        step = self.leaf_step(context)
         return scored, lambda: adjoint_gradient(step, self.flat, found, candidate, self.loss(context))[1]
 
     def scored(self, context: PlanContext, candidate: Tensor) -> tuple[ScoredRollout, NewtonRollout | None]:
         """``candidate``'s rollout, loss and score, and Newton's rollout behind them (``None`` where
         it did not converge and the serial rollout, differentiable, took its place)."""
-
-        def step(leaves, action):
-            return context.step(leaves, action).states
-
         found = newton_rollout(
-            step, self.flat, self.start, candidate, self.guess, iterations=self.iterations, tolerance=self.tolerance
+            self.leaf_step(context), self.flat, self.start, candidate, self.guess,
+            iterations=self.iterations, tolerance=self.tolerance,
         )
         if not found.converged:
             context.serial_fallbacks += 1
@@ -177,6 +171,11 @@ class ParallelRolloutGradient:
         states = self.states(found.states)
         scored = ScoredRollout(states, self.loss(context)(found.states), context.objective.score(states, None), None)
         return scored, found
+
+    @staticmethod
+    def leaf_step(context: PlanContext) -> Callable[[list[Tensor], Tensor], list[Tensor]]:
+        """The world model's step on the state leaves, as Newton's rollout and the adjoint call it."""
+        return lambda leaves, action: context.step(leaves, action).states
 
     def loss(self, context: PlanContext) -> Callable[[Tensor], Tensor]:
         """The objective's rollout loss of a flat rollout ``[N, T+1, D]``."""
