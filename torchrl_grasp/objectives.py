@@ -156,12 +156,13 @@ class _Objective:
         """Whether :meth:`step_cost` is more than zero: a reward or a penalty per step."""
         return self.uses_reward or self.uses_penalty
 
-    def step(self, model_step: WorldModelStep, states: Sequence[Tensor], action: Tensor):
+    def step(self, model_step: WorldModelStep, states: Sequence[Tensor], action: Tensor, reseed: bool = True):
         """One batched model call: the :class:`~torchrl_grasp.world_models.step.Prediction` (next
         states ``[M, *F_k]`` per state key; rewards and penalties ``[M]``, or ``None`` for an
-        objective that needs none; done flags ``[M]`` or ``None``)."""
+        objective that needs none; done flags ``[M]`` or ``None``). ``reseed``: see
+        :meth:`~torchrl_grasp.world_models.step.WorldModelStep.predict`."""
         return model_step.predict(
-            states, action, with_reward=self.uses_reward, with_penalty=self.uses_penalty
+            states, action, with_reward=self.uses_reward, with_penalty=self.uses_penalty, reseed=reseed
         )
 
     def rollout(self, model_step: WorldModelStep, start: TensorDictBase, actions: Tensor) -> PlanRollout:

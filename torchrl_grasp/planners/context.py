@@ -99,9 +99,14 @@ class PlanContext:
     def step(self, states: list[Tensor], actions: Tensor):
         """One batched world-model call through the objective: its
         :class:`~torchrl_grasp.world_models.step.Prediction` (next states per key, rewards, done flags)."""
+        self.count_call(actions)
+        return self.objective.step(self.model_step, states, actions)
+
+    def count_call(self, actions: Tensor) -> None:
+        """Counts one batched world-model call on ``actions`` ``[M, *A]`` (or ``[N, T, *A]``), for a
+        caller that makes it itself (a compiled iteration: counters stay outside what is compiled)."""
         self.model_calls += 1
         self.model_transitions += actions.numel() // max(1, self.action_shape.numel())
-        return self.objective.step(self.model_step, states, actions)
 
     def rollout(self, actions: Tensor, problem: PlanningProblem | None = None) -> PlanRollout:
         """The serial rollout of ``actions`` ``[N, T, *A]``: the

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 from tensordict import TensorDict, TensorDictBase
 from torch import Tensor
 from torchrl.envs.model_based import ModelBasedEnvBase
 
+from torchrl_grasp.objectives import GoalObjective, RewardObjective
 from torchrl_grasp.planners.base import GoalPlanner, check_rates
 from torchrl_grasp.planners.best import BestPlan
+from torchrl_grasp.planners.compiled import CompiledForward
 from torchrl_grasp.planners.context import PlanContext
 from torchrl_grasp.planners.descent import descend, plan_variable
 from torchrl_grasp.planners.noise import powerlaw_noise
 from torchrl_grasp.planners.result import PlanResult
 from torchrl_grasp.planners.state_steps import AdamStates, NewtonStates, StateStep, plan_optimizers
 from torchrl_grasp.planners.syncs import _UNSET, CEMSync, GDSync, sync_from_legacy
+from torchrl_grasp.world_models.step import WorldModelStep
 
 Schedule = float | Callable[[int], float]
 
@@ -156,6 +160,11 @@ class GRASPPlanner(GoalPlanner):
             loss, the syncs and the ranking add :math:`\beta` times its sum along the plan, and
             its gradient reaches the virtual states as a reward's does (see
             :class:`~torchrl_grasp.planners.base.GoalPlanner`). Defaults to ``0.0``: none.
+        compile (bool): compile each iteration's model call and loss (:func:`collocation_forward`)
+            with ``torch.compile``, once per shape: the first plan of a shape pays the compilation
+            (seconds), the next ones reuse it. Needs a constant ``goal_weight``. Whether it is faster
+            depends on the model and the device (``docs/benchmarks.md``, eager against compiled).
+            Defaults to ``False``.
         sync_mode, sync_every, sync_steps, sync_lr, sync_cem_samples, sync_cem_top_k: deprecated,
             with a ``DeprecationWarning`` that names the ``sync=`` to pass instead.
 
@@ -202,9 +211,20 @@ class GRASPPlanner(GoalPlanner):
         sync_lr: float | None = None,
         sync_cem_samples: int | None = None,
         sync_cem_top_k: int | None = None,
+        compile: bool = False,
         **options,
     ):
         super().__init__(env, planning_horizon, optim_steps, **options)
+        if compile and callable(goal_weight):
+            raise ValueError(
+                "compile=True needs a constant goal_weight: a schedule gives the compiled loss a new "
+                "float each iteration, and torch.compile would recompile for each. Pass a float, or "
+                "compile=False."
+            )
+        self.compile = bool(compile)
+        self.collocation_forward = (
+            CompiledForward(self.model_step.module, collocation_forward) if compile else collocation_forward
+        )
         sync = sync_from_legacy(
             sync,
             sync_mode=sync_mode,
@@ -275,6 +295,7 @@ class GRASPPlanner(GoalPlanner):
                 noise_beta=self.state_noise_beta,
                 noise_scales=noise_scales,
                 stop_gradient=self.stop_gradient,
+                forward=self.collocation_forward,
             )
             if self.callback is not None:
                 self.callback(
@@ -404,6 +425,7 @@ def collocation_iteration(
     noise_beta: float = 0.0,
     noise_scales: Sequence[Tensor] | None = None,
     stop_gradient: bool = True,
+    forward: Callable[..., CollocationForward] | None = None,
 ) -> Tensor:
     """One GRASP iteration on the plan ``actions`` ``[N, T, *A]`` and ``leaves`` (the virtual states'
     leaves ``[N, T, *F_k]`` in the problem's state-key order), in place: the batched model call, the
@@ -420,10 +442,11 @@ def collocation_iteration(
     actions one step ahead only, and the plan is myopic (``docs/tuning.md``, reward section). It
     costs a second backward pass of the same graph.
 
-    Returns the loss per plan ``[N]`` (detached).
+    ``forward`` is :func:`collocation_forward` (the default) or its compiled version
+    (``GRASPPlanner(compile=True)``). Returns the loss per plan ``[N]`` (detached).
     """
+    forward = forward or collocation_forward
     problem = context.problem
-    n, horizon = problem.num_plans, context.horizon
     inputs = [
         torch.cat([start.unsqueeze(1), states[:, :-1].detach() if stop_gradient else states[:, :-1]], dim=1)
         for start, states in zip(problem.start_leaves, leaves)
@@ -432,21 +455,9 @@ def collocation_iteration(
     cost_to_states = stop_gradient and objective.has_step_cost
     if cost_to_states:
         inputs = [x.requires_grad_() for x in inputs]  # leaves of their own: the step cost's path to the states
-    prediction = context.step(
-        [x.reshape(n * horizon, *x.shape[2:]) for x in inputs],
-        actions.reshape(n * horizon, *context.action_shape),
-    )
-    done = None if prediction.done is None else prediction.done.reshape(n, horizon)
-    rewards = None if prediction.reward is None else prediction.reward.reshape(n, horizon)
-    penalties = None if prediction.penalty is None else prediction.penalty.reshape(n, horizon)
-    loss = objective.collocation_loss(
-        [pred.reshape(n, horizon, -1) for pred in prediction.states],
-        [states.reshape(n, horizon, -1) for states in leaves],
-        rewards,
-        goal_weight,
-        done,
-        penalties,
-    )
+    context.count_call(actions)
+    context.model_step.reseed()
+    loss, rewards, penalties, done = forward(objective, context.model_step, inputs, actions, leaves, goal_weight)
     added = None
     if cost_to_states:
         step_cost = objective.step_cost(rewards, penalties, done).sum()
@@ -468,6 +479,64 @@ def collocation_iteration(
                 states[:, -1] = goal
         actions.copy_(context.clamp(actions))
     return loss.detach()
+
+
+class CollocationForward(NamedTuple):
+    """What :func:`collocation_forward` returns: the loss per plan ``[N]`` and the model's rewards,
+    penalties and done flags ``[N, T]`` (each ``None`` where the objective needs none or the model writes none)."""
+
+    loss: Tensor
+    rewards: Tensor | None
+    penalties: Tensor | None
+    done: Tensor | None
+
+
+def collocation_forward(
+    objective: GoalObjective | RewardObjective,
+    model_step: WorldModelStep,
+    inputs: Sequence[Tensor],
+    actions: Tensor,
+    leaves: Sequence[Tensor],
+    goal_weight: float,
+) -> CollocationForward:
+    """The iteration's batched world-model call on the state ``inputs`` ``[N, T, *F_k]`` (the start and
+    the virtual states ``s_0 .. s_{T-1}``) and ``actions`` ``[N, T, *A]``, and the ``objective``'s
+    collocation loss against the virtual states' ``leaves`` ``[N, T, *F_k]``: the
+    :class:`CollocationForward`.
+
+    The part of an iteration that ``GRASPPlanner(compile=True)`` compiles: tensors in, tensors out,
+    nothing read from or written to the plan call's Python state (the call is counted and the model's
+    noise seeded before it), so one compilation serves every plan of the same shapes.
+
+    Examples:
+        >>> from torchrl_grasp.objectives import GoalObjective
+        >>> from torchrl_grasp.world_models.step import WorldModelStep
+        >>> from tensordict.nn import TensorDictModule
+        >>> model = TensorDictModule(lambda s, a: s + a, in_keys=["s", "action"], out_keys=["s"])
+        >>> objective = GoalObjective(TensorDict(s=torch.ones(1, 2), batch_size=[1]), ["s"])
+        >>> virtual = torch.ones(1, 3, 2)  # s_1 .. s_3, already at the goal
+        >>> inputs = [torch.cat([torch.zeros(1, 1, 2), virtual[:, :-1]], dim=1)]
+        >>> forward = collocation_forward(objective, WorldModelStep(model, ["s"], "action"), inputs,
+        ...                               torch.zeros(1, 3, 2), [virtual], goal_weight=1.0)
+        >>> forward.loss  # s_0 + a_0 = 0 misses s_1 = 1 (1) and the goal (1); the other steps are exact
+        tensor([2.])
+    """
+    n, horizon = actions.shape[:2]
+    prediction = objective.step(
+        model_step, [x.flatten(0, 1) for x in inputs], actions.flatten(0, 1), reseed=False
+    )
+    done = None if prediction.done is None else prediction.done.reshape(n, horizon)
+    rewards = None if prediction.reward is None else prediction.reward.reshape(n, horizon)
+    penalties = None if prediction.penalty is None else prediction.penalty.reshape(n, horizon)
+    loss = objective.collocation_loss(
+        [pred.reshape(n, horizon, -1) for pred in prediction.states],
+        [states.reshape(n, horizon, -1) for states in leaves],
+        rewards,
+        goal_weight,
+        done,
+        penalties,
+    )
+    return CollocationForward(loss, rewards, penalties, done)
 
 
 def _onto_virtual_states(gradient: Tensor | None) -> Tensor | None:

@@ -205,8 +205,12 @@ class WorldModelStep:
         first, second = (self.predict(states, action, step=step).states for step in (0, 1))
         return any(not torch.equal(a, b) for a, b in zip(first, second))
 
-    def _reseed(self, step: int | None) -> None:
-        """Seeds the global RNG for one call: the block's seed, offset by the time step (``None``: a time-batched call)."""
+    def reseed(self, step: int | None = None) -> None:
+        """Inside :meth:`fixed_noise`, seeds the global RNG for one call: the block's seed, offset by
+        the time step (``None``: a time-batched call); outside it, nothing. :meth:`predict` calls it
+        unless told not to (a compiled caller seeds before the compiled region)."""
+        if self._noise_seed is None:
+            return
         seed = (self._noise_seed + (0 if step is None else step + 1)) % 2**63
         torch.default_generator.manual_seed(seed)
         if self._noise_device.type == "cuda":
@@ -224,11 +228,13 @@ class WorldModelStep:
         with_reward: bool = False,
         with_penalty: bool = False,
         step: int | None = None,
+        reseed: bool = True,
     ) -> Prediction:
         """One batched call on ``states`` ``[M, *F_k]`` and ``action`` ``[M, *A]``: the :class:`Prediction`.
 
         ``step`` is the time step of a serial rollout's call (``None`` for a call over many time
-        steps); inside :meth:`fixed_noise` it picks the call's noise.
+        steps); inside :meth:`fixed_noise` it picks the call's noise (``reseed=False``: the caller
+        has called :meth:`reseed` itself).
 
         Examples:
             >>> from tensordict.nn import TensorDictModule
@@ -250,8 +256,8 @@ class WorldModelStep:
             ... ).penalty
             tensor([3.])
         """
-        if self._noise_seed is not None:
-            self._reseed(step)
+        if reseed:
+            self.reseed(step)
         batch, samples = action.shape[0], self.samples
         if samples > 1:  # every input `samples` times in one call, then the average
             states = [value.repeat(samples, *[1] * (value.ndim - 1)) for value in states]
