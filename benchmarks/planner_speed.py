@@ -28,7 +28,9 @@ the time in the sync per serial world-model step it made, beside the same plan w
 far past it the plans ended, in milliseconds and in sync steps (the longest iteration a plan
 makes: a serial rollout and its backward, from the second table; target: at most one). A fourth
 table times full plans (no early stop) at ``--full-plan-horizon`` on the smooth wall-door world:
-GRASP with each sync against the package's CEM (target: GRASP at most half CEM's time). The last lines say, per T=256 row, whether each target is met.
+GRASP with each sync against the package's CEM (target: GRASP at most half CEM's time). A fifth
+times one iteration eager and compiled (``GRASPPlanner(compile=True)``) on the sync table's configs,
+with the compilation's seconds. The last lines say, per T=256 row, whether each target is met.
 
     python benchmarks/planner_speed.py                   # the full grid, about 1.5 minutes on 2 CPU cores
     python benchmarks/planner_speed.py --quick           # a tiny grid, seconds
@@ -129,9 +131,10 @@ def interleaved_medians(fns: dict, min_run_time: float, threads: int, rounds: in
     return {name: statistics.median(values) for name, values in times.items()}, spread
 
 
-def grasp_iteration(planner: GRASPPlanner, td: TensorDict):
+def grasp_iteration(planner: GRASPPlanner, td: TensorDict, forward=None):
     """A closure running one iteration of ``GRASPPlanner._solve``'s loop: the planner's own
-    :func:`~torchrl_grasp.planners.grasp.collocation_iteration`, on the planner's initial plan."""
+    :func:`~torchrl_grasp.planners.grasp.collocation_iteration`, on the planner's initial plan
+    (with ``forward``, the model call and loss it is given: the compiled one)."""
     context = planner.make_context(td)
     plan, _ = planner._initial_plan(context)
     optimizer = planner.optimizer(plan)
@@ -143,7 +146,7 @@ def grasp_iteration(planner: GRASPPlanner, td: TensorDict):
         # As in plan(): the model's noise fixed (the call reseeds the global RNG). plan() forks the
         # RNG state once per plan; here it is once per iteration, so this is an upper bound.
         with planner.model_step.fixed_noise(0, context.device):
-            collocation_iteration(context, actions, virtual, optimizer, **settings)
+            collocation_iteration(context, actions, virtual, optimizer, forward=forward, **settings)
 
     return iteration, context, plan
 
@@ -202,6 +205,31 @@ def time_config(batch, steps, dim, width, activation, args):
             dict(iteration=iteration, floor=bare, loop=loop), args.min_run_time, args.threads, args.rounds
         )
     return {f"{name}_s": seconds for name, seconds in medians.items()} | {"spread": spread}
+
+
+def eager_and_compiled(batch, steps, dim, width, activation, args):
+    """One iteration eager and with ``GRASPPlanner(compile=True)``'s compiled model call and loss,
+    interleaved; and the seconds of the first compiled call (the compilation)."""
+    torch.manual_seed(0)
+    _, env = make_env(dim, width, activation)
+    td = make_start(batch, dim)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        with torch.enable_grad():
+            eager, _, _ = grasp_iteration(GRASPPlanner(env, planning_horizon=steps, sync=None), td)
+            planner = GRASPPlanner(env, planning_horizon=steps, sync=None, compile=True)
+            compiled, _, _ = grasp_iteration(planner, td, forward=planner.collocation_forward)
+            start = time.perf_counter()
+            compiled()
+            compile_s = time.perf_counter() - start
+            eager()
+            medians, spread = interleaved_medians(
+                dict(eager=eager, compiled=compiled), args.min_run_time, args.threads, args.rounds
+            )
+    finally:
+        torch.set_num_threads(previous)
+    return {"eager_s": medians["eager"], "compiled_s": medians["compiled"], "compile_s": compile_s, "spread": spread}
 
 
 def sync_share(batch, steps, dim, width, activation, args, parallel=False):
@@ -337,6 +365,9 @@ def main(argv=None):
     parser.add_argument(
         "--full-plan-horizon", type=int, default=80, help="H of the full-plan table (GRASP vs CEM); 0 skips it"
     )
+    parser.add_argument(
+        "--no-compile", dest="compile", action="store_false", help="skip the eager-vs-compiled table"
+    )
     parser.add_argument("--quick", action="store_true", help="a tiny grid with short timings")
     args = parser.parse_args(argv)
     if args.quick:
@@ -441,6 +472,24 @@ def main(argv=None):
         print("|---|---:|---:|")
         for name, value in seconds.items():
             print(f"| {name} | {value:.2f} | {value / seconds['cem']:.2f} |")
+
+    if args.compile:
+        print()
+        print(
+            "One iteration eager and compiled (GRASPPlanner(compile=True): the model call and loss through "
+            "torch.compile's default backend), interleaved medians; compilation = the first compiled call:"
+        )
+        print()
+        print("| B | T | D | width | eager (ms) | compiled (ms) | eager / compiled | compilation (s) |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for sync_row in sync_rows:
+            batch, steps, dim, width = (sync_row[key] for key in ("batch", "steps", "dim", "width"))
+            row = eager_and_compiled(batch, steps, dim, width, activation, args)
+            print(
+                f"| {batch} | {steps} | {dim} | {width} | {row['eager_s'] * 1e3:.3f} | {row['compiled_s'] * 1e3:.3f} "
+                f"| {row['eager_s'] / row['compiled_s']:.2f} | {row['compile_s']:.1f} |",
+                flush=True,
+            )
 
     print()
     check_targets(rows)

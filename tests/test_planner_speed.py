@@ -1,5 +1,6 @@
 """``benchmarks/planner_speed.py --quick`` runs and measures what it says: the parallel sync's
-plans make fewer world-model calls than the serial sync's, and deadline plans end at the deadline."""
+plans make fewer world-model calls than the serial sync's, deadline plans end at the deadline,
+and the compiled iteration runs."""
 
 import importlib.util
 import sys
@@ -20,4 +21,6 @@ def test_quick_planner_speed_compares_the_syncs(capsys, monkeypatch):
     # 10-step serial rollouts against a few batched Newton calls per rollout.
     assert sync_row["parallel_model_calls"] < sync_row["model_calls"]
     assert sync_row["parallel_fallbacks"] == 0
-    assert "past / sync step" in capsys.readouterr().out  # the deadline table, whose plans all ended "deadline"
+    out = capsys.readouterr().out
+    assert "past / sync step" in out  # the deadline table, whose plans all ended "deadline"
+    assert "| eager / compiled |" in out  # the compiled iteration ran beside the eager one
