@@ -83,6 +83,13 @@ class ResidualMLP(nn.Module):
         return state + self.net(torch.cat([state, action], dim=-1))
 
 
+def now() -> float:
+    """The wall clock once the default device's queued work is done (CUDA runs ahead of Python)."""
+    if torch.get_default_device().type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
 @dataclass(frozen=True)
 class TimedGDSync(GDSync):
     """GRASP's default sync, accumulating the wall time spent in it (its serial rollouts and steps)."""
@@ -91,11 +98,11 @@ class TimedGDSync(GDSync):
     calls: list = field(default_factory=lambda: [0], compare=False, repr=False)
 
     def __call__(self, context, *args):
-        start, calls = time.perf_counter(), context.model_calls
+        start, calls = now(), context.model_calls
         try:
             super().__call__(context, *args)
         finally:
-            self.seconds[0] += time.perf_counter() - start
+            self.seconds[0] += now() - start
             self.calls[0] += context.model_calls - calls
 
 
@@ -106,7 +113,8 @@ class TimedParallelGDSync(TimedGDSync, ParallelGDSync):
 
 def make_env(dim: int, width: int, activation: type[nn.Module]):
     model = ResidualMLP(dim, width, activation)
-    env = TransitionModelEnv(model, Unbounded(dim), Bounded(-1.0, 1.0, (ACTION_DIM,)))
+    device = torch.get_default_device()  # the planner's generator lives on the env's device
+    env = TransitionModelEnv(model, Unbounded(dim), Bounded(-1.0, 1.0, (ACTION_DIM,)), device=device)
     return model, env
 
 
@@ -220,9 +228,9 @@ def eager_and_compiled(batch, steps, dim, width, activation, args):
             eager, _, _ = grasp_iteration(GRASPPlanner(env, planning_horizon=steps, sync=None), td)
             planner = GRASPPlanner(env, planning_horizon=steps, sync=None, compile=True)
             compiled, _, _ = grasp_iteration(planner, td, forward=planner.collocation_forward)
-            start = time.perf_counter()
+            start = now()
             compiled()
-            compile_s = time.perf_counter() - start
+            compile_s = now() - start
             eager()
             medians, spread = interleaved_medians(
                 dict(eager=eager, compiled=compiled), args.min_run_time, args.threads, args.rounds
@@ -246,9 +254,9 @@ def sync_share(batch, steps, dim, width, activation, args, parallel=False):
         for _ in range(args.sync_repeats):
             planner.reset()  # no warm start: every repeat solves the same problem
             sync.seconds[0], sync.calls[0] = 0.0, 0
-            start = time.perf_counter()
+            start = now()
             result = planner.plan(td)
-            plan_times.append(time.perf_counter() - start)
+            plan_times.append(now() - start)
             sync_times.append(sync.seconds[0])
             calls, fallbacks = result.model_calls, result.serial_fallbacks
     finally:
@@ -276,9 +284,9 @@ def deadline_overshoot(batch, steps, dim, width, activation, args):
         planner.plan(td)  # warm-up
         for _ in range(args.sync_repeats):
             planner.reset()
-            start = time.perf_counter()
+            start = now()
             result = planner.plan(td)
-            plan_times.append(time.perf_counter() - start)
+            plan_times.append(now() - start)
             iterations.append(result.iterations)
             assert result.status == "deadline", result.status
     finally:
@@ -290,7 +298,9 @@ def deadline_overshoot(batch, steps, dim, width, activation, args):
 def full_plans(horizon: int, args) -> dict[str, float]:
     """Median seconds of a full plan (no early stop) on the smooth wall-door world, 4 problems:
     GRASP at the benchmark's published settings with each sync, and the package's CEM."""
-    env = TransitionModelEnv(SmoothWallDoor(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+    env = TransitionModelEnv(
+        SmoothWallDoor(), Unbounded(2), Bounded(-1.0, 1.0, (2,)), device=torch.get_default_device()
+    )
     td = TensorDict(
         observation=torch.tensor([[-0.6, 0.6], [-0.6, -0.5], [0.6, 0.5], [0.5, -0.6]]),
         goal=torch.tensor([[0.6, 0.5], [0.6, -0.6], [-0.6, -0.4], [-0.5, 0.6]]),
@@ -310,9 +320,9 @@ def full_plans(horizon: int, args) -> dict[str, float]:
             timings = []
             for _ in range(args.sync_repeats):
                 planner.reset()
-                start = time.perf_counter()
+                start = now()
                 planner.plan(td)
-                timings.append(time.perf_counter() - start)
+                timings.append(now() - start)
             seconds[name] = statistics.median(timings)
     finally:
         torch.set_num_threads(previous)
@@ -368,6 +378,7 @@ def main(argv=None):
     parser.add_argument(
         "--no-compile", dest="compile", action="store_false", help="skip the eager-vs-compiled table"
     )
+    parser.add_argument("--device", default="cpu", help="where the models and plans live (cuda on a GPU)")
     parser.add_argument("--quick", action="store_true", help="a tiny grid with short timings")
     args = parser.parse_args(argv)
     if args.quick:
@@ -378,9 +389,18 @@ def main(argv=None):
     if args.sync_horizons is None:
         args.sync_horizons = args.horizons
     activation = {"relu": nn.ReLU, "silu": nn.SiLU}[args.activation]
+    previous_device = torch.get_default_device()
+    torch.set_default_device(args.device)  # every model, start and goal below is made there
+    try:
+        return _run(args, activation)
+    finally:
+        torch.set_default_device(previous_device)
 
+
+def _run(args, activation):
+    """The tables, for ``main``'s parsed ``args``, on the default device."""
     print(
-        f"torch {torch.__version__}, device cpu, float32, threads {args.threads}, "
+        f"torch {torch.__version__}, device {args.device}, float32, threads {args.threads}, "
         f"residual MLP (2 hidden layers, {args.activation}), action dim {ACTION_DIM}"
     )
     print()

@@ -258,7 +258,7 @@ class GoalPlanner(MPCPlannerBase):
         deadline = Deadline(self.time_budget, self.clock)
         with torch.inference_mode(False), torch.enable_grad():  # callers may run policies in either mode
             context = self.make_context(tensordict, horizon, steps_taken=steps_taken, deadline=deadline)
-            seed = int(torch.randint(2**62, (), generator=self._noise_seeds))
+            seed = int(torch.randint(2**62, (), generator=self._noise_seeds, device="cpu"))
             with self.model_step.fixed_noise(seed, context.device):
                 return self._solve(context)
 
