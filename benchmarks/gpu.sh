@@ -18,7 +18,7 @@ QUICK_FLAG=()
 if [ "${QUICK:-0}" = 1 ]; then QUICK_FLAG=(--quick); fi
 unset TRITON_INTERPRET  # the kernels compiled for the GPU, as users run them
 
-if [ "$DEVICE" = cuda ]; then
+case "$DEVICE" in cuda*)
     "$PYTHON" - <<'PY'
 import sys, torch
 if not torch.cuda.is_available():
@@ -28,14 +28,16 @@ try:
 except ImportError:
     sys.exit("gpu.sh: triton is not installed, so the op would not use its kernels: pip install -e '.[triton]'.")
 PY
-fi
+    ;;
+esac
+PARTIAL="$REPORT.partial"  # the report appears whole, or not at all
 
 {
     echo "# Speed on ${DEVICE} ($(date -u +%Y-%m-%d))"
     echo
     "$PYTHON" -c "
 import torch
-name = torch.cuda.get_device_name() if '$DEVICE' == 'cuda' else 'cpu'
+name = torch.cuda.get_device_name() if '$DEVICE'.startswith('cuda') else 'cpu'
 print(f'torch {torch.__version__}, {name}')"
     echo
     echo "## The fused collocation op against the reference (python benchmarks/ops.py --device ${DEVICE})"
@@ -45,5 +47,6 @@ print(f'torch {torch.__version__}, {name}')"
     echo "## Planner speed (python benchmarks/planner_speed.py --device ${DEVICE})"
     echo
     "$PYTHON" benchmarks/planner_speed.py --device "$DEVICE" "${QUICK_FLAG[@]}"
-} > "$REPORT"
+} > "$PARTIAL"
+mv "$PARTIAL" "$REPORT"
 echo "gpu.sh: wrote $REPORT"

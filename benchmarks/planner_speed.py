@@ -32,7 +32,7 @@ GRASP with each sync against the package's CEM (target: GRASP at most half CEM's
 times one iteration eager and compiled (``GRASPPlanner(compile=True)``) on the sync table's configs,
 with the compilation's seconds. The last lines say, per T=256 row, whether each target is met.
 
-    python benchmarks/planner_speed.py                   # the full grid, about 1.5 minutes on 2 CPU cores
+    python benchmarks/planner_speed.py                   # the full grid, a few minutes on 2 CPU cores
     python benchmarks/planner_speed.py --quick           # a tiny grid, seconds
     python benchmarks/planner_speed.py --threads 1       # pin the thread count
 """
@@ -139,10 +139,10 @@ def interleaved_medians(fns: dict, min_run_time: float, threads: int, rounds: in
     return {name: statistics.median(values) for name, values in times.items()}, spread
 
 
-def grasp_iteration(planner: GRASPPlanner, td: TensorDict, forward=None):
+def grasp_iteration(planner: GRASPPlanner, td: TensorDict):
     """A closure running one iteration of ``GRASPPlanner._solve``'s loop: the planner's own
-    :func:`~torchrl_grasp.planners.grasp.collocation_iteration`, on the planner's initial plan
-    (with ``forward``, the model call and loss it is given: the compiled one)."""
+    :func:`~torchrl_grasp.planners.grasp.collocation_iteration` with its model call and loss
+    (compiled with ``compile=True``), on the planner's initial plan."""
     context = planner.make_context(td)
     plan, _ = planner._initial_plan(context)
     optimizer = planner.optimizer(plan)
@@ -154,7 +154,9 @@ def grasp_iteration(planner: GRASPPlanner, td: TensorDict, forward=None):
         # As in plan(): the model's noise fixed (the call reseeds the global RNG). plan() forks the
         # RNG state once per plan; here it is once per iteration, so this is an upper bound.
         with planner.model_step.fixed_noise(0, context.device):
-            collocation_iteration(context, actions, virtual, optimizer, forward=forward, **settings)
+            collocation_iteration(
+                context, actions, virtual, optimizer, forward=planner.collocation_forward, **settings
+            )
 
     return iteration, context, plan
 
@@ -227,7 +229,7 @@ def eager_and_compiled(batch, steps, dim, width, activation, args):
         with torch.enable_grad():
             eager, _, _ = grasp_iteration(GRASPPlanner(env, planning_horizon=steps, sync=None), td)
             planner = GRASPPlanner(env, planning_horizon=steps, sync=None, compile=True)
-            compiled, _, _ = grasp_iteration(planner, td, forward=planner.collocation_forward)
+            compiled, _, _ = grasp_iteration(planner, td)
             start = now()
             compiled()
             compile_s = now() - start
@@ -237,7 +239,9 @@ def eager_and_compiled(batch, steps, dim, width, activation, args):
             )
     finally:
         torch.set_num_threads(previous)
-    return {"eager_s": medians["eager"], "compiled_s": medians["compiled"], "compile_s": compile_s, "spread": spread}
+    return {
+        "eager_s": medians["eager"], "compiled_s": medians["compiled"], "compile_s": compile_s, "spread": spread
+    }
 
 
 def sync_share(batch, steps, dim, width, activation, args, parallel=False):
@@ -389,12 +393,8 @@ def main(argv=None):
     if args.sync_horizons is None:
         args.sync_horizons = args.horizons
     activation = {"relu": nn.ReLU, "silu": nn.SiLU}[args.activation]
-    previous_device = torch.get_default_device()
-    torch.set_default_device(args.device)  # every model, start and goal below is made there
-    try:
+    with torch.device(args.device):  # every model, start and goal below is made there
         return _run(args, activation)
-    finally:
-        torch.set_default_device(previous_device)
 
 
 def _run(args, activation):
@@ -506,7 +506,8 @@ def _run(args, activation):
             batch, steps, dim, width = (sync_row[key] for key in ("batch", "steps", "dim", "width"))
             row = eager_and_compiled(batch, steps, dim, width, activation, args)
             print(
-                f"| {batch} | {steps} | {dim} | {width} | {row['eager_s'] * 1e3:.3f} | {row['compiled_s'] * 1e3:.3f} "
+                f"| {batch} | {steps} | {dim} | {width} | {row['eager_s'] * 1e3:.3f} "
+                f"| {row['compiled_s'] * 1e3:.3f} "
                 f"| {row['eager_s'] / row['compiled_s']:.2f} | {row['compile_s']:.1f} |",
                 flush=True,
             )

@@ -17,7 +17,7 @@ from tensordict.nn import TensorDictModule
 from torch import nn
 from torchrl.data import Bounded, Composite, Unbounded
 from torchrl.modules.models.model_based import RSSMPrior
-from world_models import CatMLP
+from world_models import CatMLP, RewardingCatMLP
 
 from torchrl_grasp import GDSync, GradientPlanner, GRASPPlanner, TransitionModelEnv
 from torchrl_grasp.dreamer.rssm import PriorMeanStep
@@ -225,14 +225,6 @@ def test_gradient_planner_losses_equal_the_per_step_reference(case):
     losses = reference_shooting(step, {key: start[key] for key in keys}, goal_of(start), 30, 0.05, dtype)
     torch.testing.assert_close(result.loss_history, losses, **TOLERANCE[dtype])
     assert losses[-1] < 0.95 * losses[0]  # the actions moved
-
-
-class RewardingCatMLP(CatMLP):
-    """``CatMLP``'s next state, and the reward ``-|s' - 0.3|^2`` of it."""
-
-    def forward(self, state, action):
-        next_state = super().forward(state, action)
-        return next_state, -(next_state - 0.3).square().sum(-1, keepdim=True)
 
 
 def reference_grasp_by_reward(model, start, iterations, dtype):

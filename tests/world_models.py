@@ -14,3 +14,18 @@ class CatMLP(nn.Module):
 
     def forward(self, state, action):
         return state + 0.1 * self.net(torch.cat([state, action], dim=-1))
+
+
+class RewardingCatMLP(CatMLP):
+    """``CatMLP``'s next state, and the reward ``-|s' - 0.3|^2`` of it."""
+
+    def forward(self, state, action):
+        next_state = super().forward(state, action)
+        return next_state, -(next_state - 0.3).square().sum(-1, keepdim=True)
+
+
+class PointMass(nn.Module):
+    """``s + 0.1 * a``: a goal is reached in a straight line."""
+
+    def forward(self, state, action):
+        return state + 0.1 * action

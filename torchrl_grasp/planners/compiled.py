@@ -28,20 +28,31 @@ class CompiledForward:
     backward computes a gradient for every input that requires one, so with the parameters of a
     trainable model as they are it would compute the weights' gradients too (on a residual MLP
     of width 512, 30% more time than eager). Detached, only the plan's are computed. The model
-    itself is not touched.
+    itself is not touched. ``fullgraph=True`` raises where the model cannot be compiled whole
+    (the tests ask it of the package's models), instead of compiling the pieces between breaks.
+
+    A compiled backward may run once per forward (torch donates its buffers), so the iteration
+    uses it only where it differentiates the loss once: planning to a goal. By reward or with a
+    penalty, whose step cost is differentiated a second time, the iteration runs eager.
+
+    Every instance compiles the same code, and torch keeps at most ``recompile_limit`` (8)
+    compilations of one code: past 8 (model, shape) pairs in a process, further ones run eager,
+    with torch's warning.
 
     Examples:
         >>> model = nn.Linear(2, 2)  # parameters that require grad, as a trainable model's do
         >>> compiled = CompiledForward(model, lambda x: model(x).square().sum())
         >>> x = torch.ones(3, 2, requires_grad=True)
         >>> gradient, = torch.autograd.grad(compiled(x), [x])
-        >>> torch.allclose(gradient, torch.autograd.grad(model(x).square().sum(), [x])[0]), model.weight.grad
-        (True, None)
+        >>> torch.allclose(gradient, torch.autograd.grad(model(x).square().sum(), [x])[0])
+        True
+        >>> torch.autograd.grad(compiled(x), [model.weight], allow_unused=True)  # no path to the weights
+        (None,)
     """
 
-    def __init__(self, model: nn.Module, forward: Callable):
+    def __init__(self, model: nn.Module, forward: Callable, fullgraph: bool = False):
         self.holder = _Forward(model, forward)
-        self.compiled = torch.compile(self._functional, dynamic=False)
+        self.compiled = torch.compile(self._functional, dynamic=False, fullgraph=fullgraph)
 
     def _functional(self, parameters: dict, *args):
         return torch.func.functional_call(self.holder, parameters, args)

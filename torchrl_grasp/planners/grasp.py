@@ -162,7 +162,8 @@ class GRASPPlanner(GoalPlanner):
             :class:`~torchrl_grasp.planners.base.GoalPlanner`). Defaults to ``0.0``: none.
         compile (bool): compile each iteration's model call and loss (:func:`collocation_forward`)
             with ``torch.compile``, once per shape: the first plan of a shape pays the compilation
-            (seconds), the next ones reuse it. Needs a constant ``goal_weight``. Whether it is faster
+            (seconds), the next ones reuse it. Needs a constant ``goal_weight``; by reward or with a
+            penalty the iteration stays eager (:class:`~torchrl_grasp.planners.compiled.CompiledForward`). Whether it is faster
             depends on the model and the device (``docs/benchmarks.md``, eager against compiled).
             Defaults to ``False``.
         sync_mode, sync_every, sync_steps, sync_lr, sync_cem_samples, sync_cem_top_k: deprecated,
@@ -221,7 +222,7 @@ class GRASPPlanner(GoalPlanner):
                 "float each iteration, and torch.compile would recompile for each. Pass a float, or "
                 "compile=False."
             )
-        self.compile = bool(compile)
+        self.compiles_iteration = bool(compile)  # (``compile`` itself is nn.Module's method)
         self.collocation_forward = (
             CompiledForward(self.model_step.module, collocation_forward) if compile else collocation_forward
         )
@@ -457,6 +458,8 @@ def collocation_iteration(
         inputs = [x.requires_grad_() for x in inputs]  # leaves of their own: the step cost's path to the states
     context.count_call(actions)
     context.model_step.reseed()
+    if cost_to_states:  # two backward passes through one graph: eager (see CompiledForward)
+        forward = collocation_forward
     loss, rewards, penalties, done = forward(objective, context.model_step, inputs, actions, leaves, goal_weight)
     added = None
     if cost_to_states:
