@@ -26,8 +26,8 @@ class CompiledForward:
 
     Eager, ``torch.autograd.grad`` w.r.t. the plan skips the model's weight gradients; a compiled
     backward computes a gradient for every input that requires one, so with the parameters of a
-    trainable model as they are it would compute the weights' gradients too (on a residual MLP
-    of width 512, 30% more time than eager). Detached, only the plan's are computed. The model
+    trainable model as they are it would compute the weights' gradients too (60 matrix products
+    per 10 iterations of a 3-layer MLP instead of eager's 30). Detached, only the plan's are computed. The model
     itself is not touched. ``fullgraph=True`` raises where the model cannot be compiled whole
     (the tests ask it of the package's models), instead of compiling the pieces between breaks.
 

@@ -163,7 +163,8 @@ class GRASPPlanner(GoalPlanner):
         compile (bool): compile each iteration's model call and loss (:func:`collocation_forward`)
             with ``torch.compile``, once per shape: the first plan of a shape pays the compilation
             (seconds), the next ones reuse it. Needs a constant ``goal_weight``; by reward or with a
-            penalty the iteration stays eager (:class:`~torchrl_grasp.planners.compiled.CompiledForward`). Whether it is faster
+            penalty the iteration stays eager
+            (:class:`~torchrl_grasp.planners.compiled.CompiledForward`). Whether it is faster
             depends on the model and the device (``docs/benchmarks.md``, eager against compiled).
             Defaults to ``False``.
         sync_mode, sync_every, sync_steps, sync_lr, sync_cem_samples, sync_cem_top_k: deprecated,
