@@ -44,17 +44,18 @@ def test_quick_benchmark_writes_the_table_the_records_and_the_plot(quick_run):
 
 
 def test_budget_plans_until_the_deadline(tmp_path, monkeypatch):
-    # A clock that reads one second later at every check: a budget of b seconds ends each GRASP plan
-    # after int(b) + 1 iterations (the first check past b), whatever this machine's speed.
+    # A clock that reads one second later at every reading: the initial plan's evaluation reads it
+    # twice (a reserve of 1 s), so a budget of b seconds ends each GRASP plan after int(b) - 2
+    # iterations (the first check past b, less the reserve), whatever this machine's speed.
     clock = itertools.count().__next__
     monkeypatch.setattr(benchmark_main, "make_planner", functools.partial(make_planner, clock=clock))
     monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
     small, large = (
         main(["--quick", "--env", "walldoor", "--planners", "grasp", "--budget", str(b), "--out", str(tmp_path / str(b))])[0]
-        for b in (2.5, 5.5)
+        for b in (4.5, 7.5)
     )
-    assert (small["iterations_per_plan"], large["iterations_per_plan"]) == (3, 6)
-    assert small["budget_s"] == 2.5 and small["optim_steps"] == 40  # --quick's cap, not reached
+    assert (small["iterations_per_plan"], large["iterations_per_plan"]) == (2, 5)
+    assert small["budget_s"] == 4.5 and small["optim_steps"] == 40  # --quick's cap, not reached
 
 
 def test_budget_refuses_torchrl_planners_before_any_training(tmp_path, monkeypatch):

@@ -117,8 +117,9 @@ class GoalPlanner(MPCPlannerBase):
             ``"disagreement"``, where :func:`~torchrl_grasp.world_models.learned.model_env` puts
             an ensemble's.
         time_budget (float, optional): seconds of wall time per plan: the planner stops at the
-            first iteration boundary past it, evaluates what it holds, and returns the best plan
-            found, with ``status == "deadline"``. ``optim_steps`` stays the most iterations it
+            first iteration boundary past it, less the time its last evaluation takes,
+            evaluates what it holds, and returns the best plan found, with
+            ``status == "deadline"``. ``optim_steps`` stays the most iterations it
             runs, and at least one runs. Defaults to ``None``: no deadline.
         clock (callable): the clock that ``time_budget`` is read on, ``time.perf_counter`` by
             default; tests pass a scripted one.

@@ -32,8 +32,8 @@ class Deadline:
         ...     pass
         >>> deadline.reserve, deadline.passed()  # 10.375 + 0.125 >= 10.5: no time left to evaluate again
         (0.125, True)
-        >>> Deadline(None).passed()
-        False
+        >>> Deadline(None).passed(), Deadline(None).bounded, Deadline(0.5, clock=lambda: 0.0).bounded
+        (False, False, True)
         >>> Deadline(-1.0)
         Traceback (most recent call last):
         ValueError: time_budget must be None or a positive, finite number of seconds, got -1.0.
@@ -45,6 +45,11 @@ class Deadline:
         self.ends = None if seconds is None else clock() + seconds
         self.reserve = 0.0
         self._passed = False
+
+    @property
+    def bounded(self) -> bool:
+        """Whether there is a budget at all (``seconds`` is not ``None``)."""
+        return self.ends is not None
 
     def passed(self) -> bool:
         """Whether the budget, less the reserve, is spent (reads the clock until it is)."""

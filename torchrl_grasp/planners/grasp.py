@@ -143,7 +143,8 @@ class GRASPPlanner(GoalPlanner):
             first iteration boundary past them GRASP evaluates its actions (without a sync; a sync
             under way stops at its next step) and returns the best plan found, with
             ``status == "deadline"`` (see :class:`~torchrl_grasp.planners.base.GoalPlanner`).
-            Defaults to ``None``: no deadline.
+            Under a deadline the initial plan is evaluated first: a candidate, and the time an
+            evaluation takes, kept in reserve. Defaults to ``None``: no deadline.
         reward_key (NestedKey, optional): where the world model writes its reward; with it set
             and no goal in the input, GRASP plans by reward (above). Defaults to ``None``.
         reward_weight (float): :math:`\lambda`. Defaults to ``1.0``.
@@ -279,8 +280,11 @@ class GRASPPlanner(GoalPlanner):
             (self.optim_steps, context.problem.num_plans), math.nan, dtype=context.problem.dtype
         )
         best = BestPlan()
-        if warm_started:
-            # The shifted previous plan is a candidate, so a replan never returns a worse one.
+        if warm_started or context.deadline.bounded:
+            # The shifted previous plan is a candidate, so a replan never returns a worse one. Under
+            # a deadline the initial plan is one too (a plan stopped at once returns it), and its
+            # rollout, timed, is the reserve kept for the evaluation that ends the plan: without it
+            # the first check could not know that a rollout costs more than an iteration.
             context.evaluate(actions.detach(), virtual, best)
         every = self.sync.every if self.sync is not None else self.optim_steps
         last_check, status, iterations = 0, "completed", self.optim_steps
