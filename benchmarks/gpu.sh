@@ -3,7 +3,10 @@
 #   1. the fused collocation op against its PyTorch reference, Triton kernels compiled (not interpreted);
 #   2. benchmarks/planner_speed.py on the GPU: iterations against the floor and the per-step loop,
 #      the sync's share with GDSync and ParallelGDSync, deadlines, full plans against CEM, eager
-#      against compiled.
+#      against compiled;
+#   3. a short benchmark cell on the GPU: WallDoor at H=80, GRASP, GRASP with the parallel sync,
+#      iCEM and CEM under a 1 s deadline each, 16 episodes, judged in the real env (the model is
+#      trained, or loaded from $TORCHRL_GRASP_CACHE, first: about a minute).
 #
 #   bash benchmarks/gpu.sh [REPORT.md]               # on a machine with CUDA (and triton installed)
 #   DEVICE=cpu QUICK=1 bash benchmarks/gpu.sh r.md   # the same script on CPU, tiny grids (its test)
@@ -47,6 +50,14 @@ print(f'torch {torch.__version__}, {name}')"
     echo "## Planner speed (python benchmarks/planner_speed.py --device ${DEVICE})"
     echo
     "$PYTHON" benchmarks/planner_speed.py --device "$DEVICE" "${QUICK_FLAG[@]}"
+    echo
+    echo "## A benchmark cell (python -m torchrl_grasp.benchmark --device ${DEVICE})"
+    echo
+    CELL=$(mktemp -d)
+    "$PYTHON" -m torchrl_grasp.benchmark --env walldoor --horizons 80 --episodes 16 --budget 1.0 \
+        --planners grasp grasp-parallel-sync icem cem --device "$DEVICE" --out "$CELL" "${QUICK_FLAG[@]}" > "$CELL/log.txt"
+    cat "$CELL/results.md"
+    rm -rf "$CELL"
 } > "$PARTIAL"
 mv "$PARTIAL" "$REPORT"
 echo "gpu.sh: wrote $REPORT"

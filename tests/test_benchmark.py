@@ -6,6 +6,7 @@ import json
 import sys
 
 import pytest
+import torch
 
 from torchrl_grasp.benchmark import __main__ as benchmark_main
 from torchrl_grasp.benchmark.__main__ import main
@@ -56,6 +57,27 @@ def test_budget_plans_until_the_deadline(tmp_path, monkeypatch):
     )
     assert (small["iterations_per_plan"], large["iterations_per_plan"]) == (2, 5)
     assert small["budget_s"] == 4.5 and small["optim_steps"] == 40  # --quick's cap, not reached
+
+
+def test_device_refuses_the_pixel_tier_before_any_training(tmp_path, monkeypatch):
+    # A GPU is not needed to reach the check: argparse's type is what refuses cuda on this machine.
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
+    args = benchmark_main.build_parser().parse_args(["--quick", "--env", "walldoor-pixels", "--out", str(tmp_path)])
+    args.device = torch.device("cuda")
+    with pytest.raises(SystemExit, match="walldoor-pixels plans in a Dreamer latent filtered on the CPU"):
+        benchmark_main.run(args)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_device_cpu_is_the_default_and_plans_the_same(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
+    argv = ["--quick", "--env", "walldoor", "--planners", "grasp", "--threads", "1"]
+    default, on_cpu = (
+        main([*argv, *extra, "--out", str(tmp_path / name)])[0]
+        for name, extra in (("default", []), ("cpu", ["--device", "cpu"]))
+    )
+    same = ("median_final_distance", "median_model_error", "model_calls_per_plan", "success_rate")
+    assert [default[key] for key in same] == [on_cpu[key] for key in same]
 
 
 def test_budget_refuses_torchrl_planners_before_any_training(tmp_path, monkeypatch):

@@ -6,6 +6,8 @@ import argparse
 import math
 from pathlib import Path
 
+import torch
+
 
 def int_at_least(minimum: int):
     """An argparse type: an int of at least ``minimum``.
@@ -82,3 +84,24 @@ def output_folder(text: str) -> Path:
             f"{path} is a file, not a folder: give a folder to write the results into"
         )
     return path
+
+
+def available_device(text: str) -> torch.device:
+    """An argparse type: a torch device that this machine has (``cpu``, ``cuda``, ``cuda:1``, ...).
+
+    Examples:
+        >>> available_device("cpu")
+        device(type='cpu')
+        >>> available_device("gpu")
+        Traceback (most recent call last):
+        argparse.ArgumentTypeError: 'gpu' is not a torch device: give cpu, cuda or cuda:N
+    """
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device: give cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: torch sees no CUDA device on this machine; give cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"{text}: the benchmark runs on cpu or cuda")
+    return device

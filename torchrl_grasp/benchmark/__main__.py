@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from torchrl_grasp.arguments import (
+    available_device,
     int_at_least,
     non_negative_float,
     non_negative_int,
@@ -105,6 +106,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     parser.add_argument("--out", type=output_folder, default=Path("benchmark-results"), help="where the results go")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch threads; unset: torch's own choice")
+    parser.add_argument(
+        "--device", type=available_device, default=torch.device("cpu"),
+        help="where the state tiers' world models and plans live (cuda on a GPU); the real envs run on the CPU",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny models, horizons and budgets: a smoke test")
     return parser
 
@@ -181,6 +186,12 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
             f"{', '.join(first_action_only)} is TorchRL's planner and takes no time budget: leave it out of "
             "--planners, or run it without --budget."
         )
+    pixel_tiers = [name for name in args.env if SUITE[name].pixel_model is not None]
+    if args.device.type != "cpu" and pixel_tiers:
+        raise SystemExit(
+            f"--device {args.device}: {', '.join(pixel_tiers)} plans in a Dreamer latent filtered on the CPU; "
+            "run it without --device, or leave it out of --env."
+        )
     try:  # before any training: a result folder that cannot be written must not cost a run
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -203,7 +214,7 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
         bench_env = SUITE[env_name] if args.ensemble is None else SUITE[env_name].with_ensemble(args.ensemble)
         bench_env = quick(bench_env) if args.quick else bench_env
         bench_env = bench_env if args.model_seed is None else bench_env.with_model_seed(args.model_seed)
-        view = bench_env.load_view()
+        view = bench_env.load_view().to(args.device)
         print(f"{env_name}: {view.description}")
         real_env = bench_env.real_env()
         for horizon in args.horizons:

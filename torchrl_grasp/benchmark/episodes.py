@@ -172,7 +172,7 @@ def run_episode(
     while len(executed) < horizon and not success:
         begin = time.perf_counter()
         problem = view.planner_input(td, executed[-1] if executed else None, problem)
-        action = act(problem, len(executed))
+        action = act(problem, len(executed)).to(real_env.device)  # planned on the model's device
         plan_seconds += time.perf_counter() - begin
         td = real_env.step(td.set("action", action))
         executed.append(action)

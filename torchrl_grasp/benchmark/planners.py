@@ -138,7 +138,7 @@ def make_planner(
     ``optim_steps``); TorchRL's planner has no deadline and raises a ``ValueError``.
     ``overrides`` replaces settings (a tier's own, see ``BenchmarkEnv.planner_settings``), and an
     ablation's change (``ABLATIONS``) replaces both. The
-    package's planners draw from a generator seeded with ``seed``; TorchRL's from the global RNG,
+    package's planners draw from a generator on ``env``'s device seeded with ``seed``; TorchRL's from the global RNG,
     which is seeded with ``seed`` here.
 
     Examples:
@@ -176,4 +176,4 @@ def make_planner(
         return cls(env, horizon, **settings)
     if success_radius is not None:
         settings["stop_distance"] = STOP_FRACTION * success_radius
-    return cls(env, horizon, generator=torch.Generator().manual_seed(seed), **settings)
+    return cls(env, horizon, generator=torch.Generator(env.device).manual_seed(seed), **settings)

@@ -89,11 +89,18 @@ class StateView:
             position_key=None if layout is None else layout.position_key,
         )
 
+    def to(self, device: torch.device | str) -> StateView:
+        """This view with its model env on ``device`` (moved in place): the planners plan there and
+        read the real env's state from the CPU; :meth:`predicted_final` answers on the CPU."""
+        self.env = self.env.to(device)
+        return self
+
     def planner_input(
         self, tensordict: TensorDictBase, action: Tensor | None = None, previous: TensorDictBase | None = None
     ) -> TensorDictBase:
-        """The real state and goal: the state needs no history (``action`` and ``previous`` are ignored)."""
-        return tensordict.select(*self.state_keys, self.goal_key)
+        """The real state and goal, on the model's device: the state needs no history (``action``
+        and ``previous`` are ignored)."""
+        return tensordict.select(*self.state_keys, self.goal_key).to(self.env.device)
 
     def position(self, tensordict: TensorDictBase) -> Tensor:
         """The real env's position (what the goal is compared to) in ``tensordict``."""
@@ -109,10 +116,11 @@ class StateView:
 
     @torch.no_grad()
     def predicted_final(self, planner_input: TensorDictBase, actions: Tensor) -> Tensor:
-        """The model's final position ``[D]`` after ``actions`` ``[T, A]``, in the real env's coordinates."""
+        """The model's final position ``[D]`` after ``actions`` ``[T, A]``, in the real env's
+        coordinates, on the CPU."""
         start = [planner_input[key][None] for key in self.state_keys]
-        trajectory = self.step.rollout(start, actions[None]).states
-        return trajectory[self.state_keys.index(self.position_key)][0, -1]
+        trajectory = self.step.rollout(start, actions[None].to(self.env.device)).states
+        return trajectory[self.state_keys.index(self.position_key)][0, -1].cpu()
 
     @torch.no_grad()
     def predicted_penalty(self, planner_input: TensorDictBase, actions: Tensor) -> float | None:
@@ -121,7 +129,8 @@ class StateView:
         if self.penalty_key is None:
             return None
         start = [planner_input[key][None] for key in self.state_keys]
-        return float(self.step.rollout(start, actions[None], with_penalty=True).penalties.sum())
+        actions = actions[None].to(self.env.device)
+        return float(self.step.rollout(start, actions, with_penalty=True).penalties.sum())
 
 
 class PixelView:
@@ -158,6 +167,12 @@ class PixelView:
             f"pixel world model {'loaded from' if pixel_model.from_cache else 'trained to'} {pixel_model.path}\n"
             f"{pixel_model.report}"
         )
+
+    def to(self, device: torch.device | str) -> PixelView:
+        """This view, which plans on the CPU only (its latent filter runs there): ``device`` must be the CPU."""
+        if torch.device(device).type != "cpu":
+            raise ValueError(f"The pixel tier plans on the CPU only (its latent filter runs there), not on {device}.")
+        return self
 
     def planner_input(
         self, tensordict: TensorDictBase, action: Tensor | None = None, previous: TensorDictBase | None = None
