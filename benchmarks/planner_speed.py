@@ -265,13 +265,17 @@ def sync_share(batch, steps, dim, width, activation, args, parallel=False):
             calls, fallbacks = result.model_calls, result.serial_fallbacks
     finally:
         torch.set_num_threads(previous)
+    plan_s, sync_s = statistics.median(plan_times), statistics.median(sync_times)
     return dict(
-        plan_s=statistics.median(plan_times),
-        sync_s=statistics.median(sync_times),
+        plan_s=plan_s,
+        sync_s=sync_s,
         share=sum(sync_times) / sum(plan_times),
         model_calls=calls,
         sync_calls=sync.calls[0],  # the last repeat's, as model_calls
         fallbacks=fallbacks,
+        gd_steps=result.iterations // sync.every * sync.steps,
+        # the rest of the plan's time per iteration (its collocation step; the evaluations too)
+        iteration_s=(plan_s - sync_s) / result.iterations,
     )
 
 
@@ -442,9 +446,10 @@ def _run(args, activation):
     print()
     print(
         "| B | T | D | width | plan (ms) | in sync (ms) | sync share | model calls "
-        "| in sync per serial step (us) | parallel: plan (ms) | in sync (ms) | sync share | serial fallbacks |"
+        "| in sync per serial step (us) | parallel: plan (ms) | in sync (ms) | sync share | serial fallbacks "
+        "| calls / GD step | sync call / iteration |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     sync_rows = []
     for batch, steps, dim, width in itertools.product(
         args.sync_batches, args.sync_horizons, args.sync_dims, args.sync_widths
@@ -458,9 +463,17 @@ def _run(args, activation):
             f"| {batch} | {steps} | {dim} | {width} | {row['plan_s'] * 1e3:.1f} | {row['sync_s'] * 1e3:.1f} "
             f"| {row['share']:.0%} | {row['model_calls']} | {row['sync_s'] / row['sync_calls'] * 1e6:.0f} "
             f"| {parallel['plan_s'] * 1e3:.1f} | {parallel['sync_s'] * 1e3:.1f} | {parallel['share']:.0%} "
-            f"| {parallel['fallbacks']} |",
+            f"| {parallel['fallbacks']} | {parallel['sync_calls'] / parallel['gd_steps']:.1f} "
+            f"| {parallel['sync_s'] / parallel['sync_calls'] / parallel['iteration_s']:.2f} |",
             flush=True,
         )
+    print()
+    print(
+        "(parallel sync: calls / GD step is its batched model calls per GD step, Newton's and the adjoint's; "
+        "sync call / iteration is one of them against the rest of the plan per iteration. With k calls of "
+        "relative cost c per GD step and g GD steps per iteration, the share is k c g / (1 + k c g): at the "
+        "default schedule, g = 0.2, a share of 30% needs k c <= 2.1.)"
+    )
 
     print()
     print(

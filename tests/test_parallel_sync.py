@@ -92,7 +92,7 @@ def test_the_adjoint_equals_backpropagation_through_the_serial_rollout(case):
     found = newton_rollout(
         step, flat, start, actions, torch.zeros(3, HORIZON, flat.size, dtype=start.dtype), iterations=HORIZON + 1, tolerance=1e-7
     )
-    value, gradient = adjoint_gradient(step, flat, found, actions, loss)
+    value, gradient = adjoint_gradient(flat, found, actions, loss)
     expected_value = loss(serial(step, flat, start, actions))
     (expected,) = torch.autograd.grad(expected_value.sum(), actions)
     torch.testing.assert_close(value, expected_value.detach(), rtol=1e-5, atol=1e-6)
@@ -129,11 +129,31 @@ def test_grasp_with_the_parallel_sync_plans_what_it_plans_with_the_serial_one():
     # After k Newton iterations the first k steps are exact: 21 checks always converge on 20 steps.
 
 
-def test_rollouts_newton_does_not_finish_fall_back_to_serial_ones_and_are_counted():
+def test_rollouts_newton_does_not_finish_are_completed_serially_and_counted():
+    # One Newton iteration never converges here: every rollout is completed step by step from the
+    # first step it missed, checked by one more batched call, and differentiated by the adjoint.
     serial_plan = GRASPPlanner(CURVED, 20, sync=GDSync(every=25), **SETTINGS).plan(TASK)
     plan = GRASPPlanner(CURVED, 20, sync=ParallelGDSync(every=25, newton_iterations=1), **SETTINGS).plan(TASK)
     assert plan.serial_fallbacks == 4 * (10 + 1)  # every step of the four syncs, and their evaluations
-    torch.testing.assert_close(plan.actions, serial_plan.actions, rtol=0, atol=0)
+    torch.testing.assert_close(plan.actions, serial_plan.actions, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(plan.rollout.to_dict(), serial_plan.rollout.to_dict(), rtol=1e-9, atol=1e-12)
+
+
+def test_a_serial_completion_is_the_serial_rollout_and_its_adjoint_the_backpropagated_gradient():
+    step, flat, start = mlp_case()
+    actions = torch.rand(3, HORIZON, 2, generator=torch.Generator().manual_seed(3), dtype=start.dtype) * 2 - 1
+    actions.requires_grad_()
+    found = newton_rollout(
+        step, flat, start, actions, torch.zeros(3, HORIZON, 4, dtype=start.dtype), iterations=3, tolerance=1e-9,
+        complete_serially=True,
+    )
+    assert found.converged and found.serial_steps == HORIZON - 2 and found.iterations == 4
+    expected = serial(step, flat, start, actions)
+    torch.testing.assert_close(found.states, expected.detach(), rtol=1e-9, atol=1e-12)
+    goal = torch.full((4,), 0.3, dtype=start.dtype)
+    value, gradient = adjoint_gradient(flat, found, actions, lambda s: (s[:, -1] - goal).square().sum(-1))
+    (backpropagated,) = torch.autograd.grad((expected[:, -1] - goal).square().sum(-1).sum(), actions)
+    torch.testing.assert_close(gradient, backpropagated, rtol=1e-7, atol=1e-10)
 
 
 def test_a_stochastic_model_takes_the_serial_sync():

@@ -11,7 +11,10 @@ is one batched model call over every step (with its state Jacobians) plus a scan
 reproduce the serial rollout anywhere; from a guess near the trajectory (GRASP's virtual states,
 or the previous step's rollout) a few do. The gradient of a loss on the rollout with respect to
 the actions is the adjoint recurrence :math:`\lambda_t = \partial L / \partial s_t + J_t^\top \lambda_{t+1}`,
-the same scan backwards, and one batched vector-Jacobian product.
+the same scan backwards, then a product with the action Jacobians that the last Newton call
+computed in the same backward pass as the state Jacobians: a GD step on the rollout costs its
+Newton calls and no more (one, from the previous step's rollout, on a smooth model). Where
+Newton's iterations run out, the steps it missed are completed serially, forward only.
 
 The Jacobians are ``D x D`` per step (``D`` the flat state size): the model is called on ``D``
 copies of the batch. That suits states of tens of features; a large latent wants the
@@ -65,35 +68,54 @@ class NewtonRollout(NamedTuple):
     states: Tensor
     #: the state Jacobians :math:`J_t` at the last iterate, ``[N, T, D, D]`` (for :func:`adjoint_gradient`).
     jacobians: Tensor
-    #: Newton iterations made (batched model calls).
+    #: the action Jacobians :math:`\partial F / \partial a_t` at the last iterate, ``[N, T, D, *A]``:
+    #: the adjoint's action gradient without another model call.
+    action_jacobians: Tensor
+    #: Newton iterations made (batched model calls on ``D`` copies), the check after a serial
+    #: completion included.
     iterations: int
     #: whether ``max_t |s_{t+1} - F(s_t, a_t)|`` met the tolerance.
     converged: bool
+    #: steps computed one by one after Newton's iterations ran out (``complete_serially``): those
+    #: from the first whose residual missed the tolerance to ``T``; ``0`` where Newton's converged.
+    serial_steps: int = 0
 
 
-def step_jacobians(step: BatchedStep, flat: FlatStates, states: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
-    r"""``F(s, a)`` ``[M, D]`` and :math:`\partial F / \partial s` ``[M, D, D]`` for flat ``states`` ``[M, D]``.
+def step_jacobians(
+    step: BatchedStep, flat: FlatStates, states: Tensor, actions: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""``F(s, a)`` ``[M, D]``, :math:`\partial F / \partial s` ``[M, D, D]`` and
+    :math:`\partial F / \partial a` ``[M, D, *A]`` for flat ``states`` ``[M, D]`` and ``actions`` ``[M, *A]``.
 
     One model call on ``D`` copies of the batch, the ``i``-th copy's output ``i`` backpropagated
-    (no ``torch.func``: any model differentiable in its state input works).
+    to both inputs in one backward pass (no ``torch.func``: any model differentiable in its
+    inputs works).
 
     Examples:
         >>> flat = FlatStates([torch.Size([2])])
-        >>> rotate = lambda leaves, a: [leaves[0] @ torch.tensor([[0.0, -1.0], [1.0, 0.0]]) + a]
-        >>> value, jacobian = step_jacobians(rotate, flat, torch.ones(1, 2), torch.zeros(1, 2))
+        >>> rotate = lambda leaves, a: [leaves[0] @ torch.tensor([[0.0, -1.0], [1.0, 0.0]]) + 2 * a]
+        >>> value, jacobian, action_jacobian = step_jacobians(rotate, flat, torch.ones(1, 2), torch.zeros(1, 2))
         >>> value, jacobian[0]  # x @ R: row i of the Jacobian is column i of R
         (tensor([[ 1., -1.]]), tensor([[ 0.,  1.],
                 [-1.,  0.]]))
+        >>> action_jacobian[0]
+        tensor([[2., 0.],
+                [0., 2.]])
     """
     size, rows = flat.size, states.shape[0]
     copies = states.detach().unsqueeze(0).expand(size, *states.shape).reshape(size * rows, size).clone()
     copies.requires_grad_()
-    repeated = actions.detach().unsqueeze(0).expand(size, *actions.shape).reshape(size * rows, *actions.shape[1:])
+    action_shape = actions.shape[1:]
+    repeated = actions.detach().unsqueeze(0).expand(size, *actions.shape).reshape(size * rows, *action_shape).clone()
+    repeated.requires_grad_()
     with torch.enable_grad():
         out = flat.flatten(step(flat.unflatten(copies), repeated), batch_dims=1).reshape(size, rows, size)
         pick = torch.eye(size, dtype=out.dtype, device=out.device).unsqueeze(1)  # copy i keeps output i
-        (gradient,) = torch.autograd.grad((out * pick).sum(), copies)
-    return out[0].detach(), gradient.reshape(size, rows, size).transpose(0, 1)
+        gradient, action_gradient = torch.autograd.grad((out * pick).sum(), [copies, repeated], allow_unused=True)
+    if action_gradient is None:  # the model ignores its action
+        action_gradient = torch.zeros_like(repeated)
+    action_jacobian = action_gradient.reshape(size, rows, *action_shape).transpose(0, 1)
+    return out[0].detach(), gradient.reshape(size, rows, size).transpose(0, 1), action_jacobian
 
 
 def newton_rollout(
@@ -105,6 +127,7 @@ def newton_rollout(
     *,
     iterations: int,
     tolerance: float,
+    complete_serially: bool = False,
 ) -> NewtonRollout:
     r"""The rollout of ``actions`` ``[N, T, *A]`` from flat ``start`` ``[N, D]``, by Newton's method from ``guess`` ``[N, T, D]``.
 
@@ -112,6 +135,14 @@ def newton_rollout(
     ``tolerance`` times :math:`1 + \max |s|`, checked on the model call that the next iteration
     needs anyway; returns the model's predictions there (``converged``), or after ``iterations``
     calls without it (not ``converged``: use the serial rollout).
+
+    With ``complete_serially``, ``iterations`` calls without convergence are not wasted: the
+    steps before the first whose residual missed the tolerance are kept (the last call checked
+    them), the rest are rolled out one by one without a graph, and one more call checks the
+    whole trajectory and computes its Jacobians, so the adjoint still serves for the gradient.
+    A guess far from the rollout (GRASP's virtual states at a sync's first step, on a long
+    horizon) costs that suffix's serial forward and two batched calls, not a serial forward and
+    backward of every step.
 
     Examples:
         >>> flat = FlatStates([torch.Size([1])])
@@ -123,6 +154,10 @@ def newton_rollout(
         ...     serial.append(step([serial[-1]], actions[:, t])[0])
         >>> found.converged, found.iterations <= 6, torch.allclose(found.states, torch.stack(serial, 1), atol=1e-5)
         (True, True, True)
+        >>> short = newton_rollout(step, flat, torch.zeros(1, 1), actions, torch.zeros(1, 5, 1), iterations=2,
+        ...                        tolerance=1e-6, complete_serially=True)  # the second call checks the first iterate
+        >>> short.converged, short.serial_steps, short.iterations, torch.allclose(short.states, torch.stack(serial, 1), atol=1e-5)
+        (True, 4, 3, True)
     """
     n, horizon = actions.shape[:2]
     action_shape = actions.shape[2:]
@@ -130,18 +165,35 @@ def newton_rollout(
     flat_actions = actions.detach().reshape(n * horizon, *action_shape)
     for made in range(1, iterations + 1):
         previous = torch.cat([start.unsqueeze(1), current[:, :-1]], dim=1)
-        value, jacobian = step_jacobians(step, flat, previous.reshape(n * horizon, -1), flat_actions)
+        value, jacobian, action_jacobian = step_jacobians(step, flat, previous.reshape(n * horizon, -1), flat_actions)
         value, jacobian = value.reshape(n, horizon, -1), jacobian.reshape(n, horizon, flat.size, flat.size)
-        residual = (value - current).abs().amax()
-        if residual <= tolerance * (1 + current.abs().amax()):
-            return NewtonRollout(torch.cat([start.unsqueeze(1), value], dim=1), jacobian, made, True)
+        residual, bound = (value - current).abs(), tolerance * (1 + current.abs().amax())
+        if residual.amax() <= bound:
+            action_jacobian = action_jacobian.reshape(n, horizon, flat.size, *action_shape)
+            return NewtonRollout(torch.cat([start.unsqueeze(1), value], dim=1), jacobian, action_jacobian, made, True)
+        if complete_serially and made == iterations:
+            first_missed = int((residual.amax(dim=(0, 2)) > bound).nonzero()[0])
+            completed = _complete_serially(step, flat, start, actions, value[:, :first_missed])
+            checked = newton_rollout(step, flat, start, actions, completed, iterations=1, tolerance=tolerance)
+            return checked._replace(iterations=made + 1, serial_steps=horizon - first_missed)
         offsets = value - (jacobian @ previous.unsqueeze(-1)).squeeze(-1)
         current = affine_scan(jacobian, offsets, start)
-    return NewtonRollout(torch.cat([start.unsqueeze(1), current], dim=1), jacobian, iterations, False)
+    action_jacobian = action_jacobian.reshape(n, horizon, flat.size, *action_shape)
+    return NewtonRollout(torch.cat([start.unsqueeze(1), current], dim=1), jacobian, action_jacobian, iterations, False)
+
+
+@torch.no_grad()
+def _complete_serially(step: BatchedStep, flat: FlatStates, start: Tensor, actions: Tensor, exact: Tensor) -> Tensor:
+    """The states ``s_1 .. s_T`` ``[N, T, D]``: ``exact`` ``[N, k, D]`` for the first ``k``, then one
+    model call per step from the last of them (or ``start``)."""
+    states, state = [exact], (exact[:, -1] if exact.shape[1] else start)
+    for t in range(exact.shape[1], actions.shape[1]):
+        state = flat.flatten(step(flat.unflatten(state), actions[:, t].detach()), batch_dims=1)
+        states.append(state.unsqueeze(1))
+    return torch.cat(states, dim=1)
 
 
 def adjoint_gradient(
-    step: BatchedStep,
     flat: FlatStates,
     rollout: NewtonRollout,
     actions: Tensor,
@@ -152,7 +204,7 @@ def adjoint_gradient(
     The gradient that backpropagation through the serial rollout gives: the adjoint
     :math:`\lambda_T = \partial L / \partial s_T`, :math:`\lambda_t = \partial L / \partial s_t + J_t^\top \lambda_{t+1}`
     by a scan backwards in time, then :math:`\partial L / \partial a_t = (\partial F / \partial a_t)^\top \lambda_{t+1}`
-    in one batched vector-Jacobian product (one more model call).
+    from the action Jacobians that Newton's last call computed: no model call.
 
     Examples:
         >>> flat = FlatStates([torch.Size([1])])
@@ -160,7 +212,7 @@ def adjoint_gradient(
         >>> actions = torch.full((1, 4, 1), 0.3, requires_grad=True)
         >>> found = newton_rollout(step, flat, torch.zeros(1, 1), actions, torch.zeros(1, 4, 1), iterations=8, tolerance=1e-7)
         >>> final_error = lambda states: (states[:, -1] - 1.0).square().sum(-1)
-        >>> value, gradient = adjoint_gradient(step, flat, found, actions, final_error)
+        >>> value, gradient = adjoint_gradient(flat, found, actions, final_error)
         >>> state = torch.zeros(1, 1)
         >>> for t in range(4):  # backpropagation through the serial rollout
         ...     state = step([state], actions[:, t])[0]
@@ -180,9 +232,6 @@ def adjoint_gradient(
         adjoint = torch.cat([earlier, adjoint.unsqueeze(1)], dim=1)
     else:
         adjoint = adjoint.unsqueeze(1)
-    flat_actions = actions.detach().reshape(n * horizon, *actions.shape[2:]).requires_grad_()
-    inputs = flat.unflatten(rollout.states[:, :-1].detach().reshape(n * horizon, -1))
-    with torch.enable_grad():
-        out = flat.flatten(step(inputs, flat_actions), batch_dims=1)
-        (gradient,) = torch.autograd.grad(out, flat_actions, grad_outputs=adjoint.reshape(n * horizon, -1))
+    action_jacobians = rollout.action_jacobians.reshape(n, horizon, flat.size, -1)
+    gradient = (adjoint.unsqueeze(-2) @ action_jacobians).squeeze(-2)  # lambda_{t+1}^T dF/da_t
     return value.detach(), gradient.reshape(actions.shape)

@@ -73,11 +73,15 @@ class ParallelGDSync(GDSync):
     (:func:`~torchrl_grasp.planners.parallel_rollout.newton_rollout`, DEER), started from
     GRASP's virtual states at the sync's first step and from the previous step's rollout after,
     and its gradient from the adjoint (:func:`~torchrl_grasp.planners.parallel_rollout.adjoint_gradient`):
-    at most ``newton_iterations`` batched model calls and one more, instead of ``T`` serial
-    calls and their backward. A rollout is used only where its residual
+    at most ``newton_iterations`` batched model calls (the adjoint reuses the last one's
+    Jacobians), instead of ``T`` serial calls and their backward. A rollout is used only where its residual
     :math:`\max_t |s_{t+1} - F(s_t, a_t)|` met ``tolerance`` (relative to the states' size);
-    elsewhere the step falls back to the serial rollout, and
-    :attr:`PlanResult.serial_fallbacks <torchrl_grasp.PlanResult>` counts it. It serves goal
+    where ``newton_iterations`` did not get there, the steps from the first that missed it
+    are rolled out serially (forward only), one more batched call checks the whole rollout and
+    the adjoint still gives the gradient, and
+    :attr:`PlanResult.serial_fallbacks <torchrl_grasp.PlanResult>` counts it (a check that
+    fails too, on a model whose batched and single calls disagree, takes the serial rollout and
+    its backward). It serves goal
     objectives on deterministic models that write no done flag; other plans (a reward, a
     penalty, a stochastic or terminating model) take :class:`GDSync`'s serial steps, all counted
     as fallbacks. The state Jacobians cost ``D`` copies of each batched call (``D`` the flat
@@ -152,18 +156,18 @@ class ParallelRolloutGradient:
         scored, found = self.scored(context, candidate)
         if found is None:
             return scored, lambda: gradients_of(scored.loss, [candidate])[0]
-        step = self.leaf_step(context)
-        return scored, lambda: adjoint_gradient(step, self.flat, found, candidate, self.loss(context))[1]
+        return scored, lambda: adjoint_gradient(self.flat, found, candidate, self.loss(context))[1]
 
     def scored(self, context: PlanContext, candidate: Tensor) -> tuple[ScoredRollout, NewtonRollout | None]:
         """``candidate``'s rollout, loss and score, and Newton's rollout behind them (``None`` where
         it did not converge and the serial rollout, differentiable, took its place)."""
         found = newton_rollout(
             self.leaf_step(context), self.flat, self.start, candidate, self.guess,
-            iterations=self.iterations, tolerance=self.tolerance,
+            iterations=self.iterations, tolerance=self.tolerance, complete_serially=True,
         )
-        if not found.converged:
+        if found.serial_steps or not found.converged:
             context.serial_fallbacks += 1
+        if not found.converged:  # not even after the serial completion: a model whose calls disagree
             scored = context.scored_rollout(candidate)
             self.guess = self.flat.flatten([scored.states.get(key) for key in self.keys], batch_dims=2)[:, 1:].detach()
             return scored, None
