@@ -175,3 +175,17 @@ def test_a_penalty_without_an_ensemble_fails_before_training_and_names_the_flag(
     with pytest.raises(SystemExit, match="--ensemble 5"):
         main(["--quick", "--env", "walldoor", "--penalty-weights", "0.3", "--out", str(tmp_path / "out")])
     assert not (tmp_path / "cache").exists()
+
+
+def test_every_planner_of_the_package_warm_starts_its_mpc_replans():
+    # A fair MPC: each replan starts from the planner's last plan, shifted, for the samplers and
+    # the gradient planners alike; only the ablation that measures it starts afresh.
+    from torchrl.data import Bounded, Unbounded
+
+    from torchrl_grasp import TransitionModelEnv
+    from torchrl_grasp.benchmark.planners import FIRST_ACTION_ONLY, SETTINGS
+    from torchrl_grasp.world_models.analytic import SmoothWallDoor
+
+    env = TransitionModelEnv(SmoothWallDoor(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
+    afresh = {name for name in SETTINGS if name not in FIRST_ACTION_ONLY and not make_planner(name, env, 20).warm_start}
+    assert afresh == {"grasp-no-warm-start"}
