@@ -141,8 +141,8 @@ def newton_rollout(
     them), the rest are rolled out one by one without a graph, and one more call checks the
     whole trajectory and computes its Jacobians, so the adjoint still serves for the gradient.
     A guess far from the rollout (GRASP's virtual states at a sync's first step, on a long
-    horizon) costs that suffix's serial forward and two batched calls, not a serial forward and
-    backward of every step.
+    horizon) costs Newton's calls, that suffix's serial forward and one batched check, not a
+    serial forward and backward of every step.
 
     Examples:
         >>> flat = FlatStates([torch.Size([1])])
