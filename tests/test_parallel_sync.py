@@ -181,3 +181,20 @@ def test_two_state_keys_plan_in_parallel():
     assert plan.serial_fallbacks == 0
     torch.testing.assert_close(plan.actions, serial_plan.actions, rtol=1e-3, atol=1e-4)
     torch.testing.assert_close(plan.goal_distance, serial_plan.goal_distance, rtol=1e-3, atol=1e-5)
+
+
+def test_a_model_that_ignores_its_state_or_its_action_has_zero_jacobians_there():
+    flat = FlatStates([torch.Size([2])])
+    start, actions = torch.ones(2, 2), torch.full((2, HORIZON, 2), 0.5)
+    for step in (lambda leaves, a: [0.1 * a], lambda leaves, a: [0.9 * leaves[0]]):
+        found = newton_rollout(step, flat, start, actions, torch.zeros(2, HORIZON, 2), iterations=HORIZON + 1, tolerance=1e-6)
+        assert found.converged
+        torch.testing.assert_close(found.states, serial(step, flat, start, actions))
+    ignores_state = newton_rollout(
+        lambda leaves, a: [0.1 * a], flat, start, actions, torch.zeros(2, HORIZON, 2), iterations=3, tolerance=1e-6
+    )
+    assert ignores_state.iterations == 2 and not ignores_state.jacobians.any()  # exact after one iteration
+    assert not newton_rollout(
+        lambda leaves, a: [0.9 * leaves[0]], flat, start, actions, torch.zeros(2, HORIZON, 2), iterations=HORIZON + 1,
+        tolerance=1e-6,
+    ).action_jacobians.any()

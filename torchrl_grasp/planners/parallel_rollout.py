@@ -111,9 +111,10 @@ def step_jacobians(
     with torch.enable_grad():
         out = flat.flatten(step(flat.unflatten(copies), repeated), batch_dims=1).reshape(size, rows, size)
         pick = torch.eye(size, dtype=out.dtype, device=out.device).unsqueeze(1)  # copy i keeps output i
-        gradient, action_gradient = torch.autograd.grad((out * pick).sum(), [copies, repeated], allow_unused=True)
-    if action_gradient is None:  # the model ignores its action
-        action_gradient = torch.zeros_like(repeated)
+        # An input the model ignores (its action, or its state) has a zero Jacobian.
+        gradient, action_gradient = torch.autograd.grad(
+            (out * pick).sum(), [copies, repeated], allow_unused=True, materialize_grads=True
+        )
     action_jacobian = action_gradient.reshape(size, rows, *action_shape).transpose(0, 1)
     return out[0].detach(), gradient.reshape(size, rows, size).transpose(0, 1), action_jacobian
 
