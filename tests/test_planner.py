@@ -242,6 +242,15 @@ def test_nan_mid_optimisation_returns_the_best_finite_plan_with_a_warning():
     assert torch.isfinite(result.actions).all() and torch.isfinite(result.goal_distance).all()
 
 
+def test_zero_action_rate_leaves_the_actions_to_the_syncs():
+    sync = CEMSync(every=25, iterations=5, std=0.5, samples=64, top_k=8)
+    planner = quick_planner(point_mass_env(), lr_actions=0.0, sync=sync, generator=torch.Generator().manual_seed(0))
+    result = planner.plan(point_mass_problem((3,)))
+    assert (result.goal_distance < 0.05).all()  # zero actions stay 1.0 from the goal
+    with pytest.raises(ValueError, match="nothing would move the actions"):
+        quick_planner(point_mass_env(), lr_actions=0.0, sync=None)
+
+
 BAD_INPUTS = {
     "no goal": (lambda td: td.exclude("goal"), KeyError, "goal_key='goal'"),
     "missing state": (lambda td: td.exclude("observation"), KeyError, "state keys"),

@@ -74,7 +74,7 @@ SCALE_FREE = dict(lr_states=None, state_step=NewtonStates(damping=0.5), state_no
 # GRASP with one ingredient removed or changed, for the ablation table of docs/benchmarks.md:
 # each change applies on top of GRASP's settings on the tier (its published ones and the tier's
 # overrides of "grasp").
-ABLATIONS: dict[str, dict] = {
+GRASP_ABLATIONS: dict[str, dict] = {
     "grasp-no-stop-gradient": dict(stop_gradient=False),
     "grasp-no-goal-term": dict(goal_weight=0.0),
     "grasp-no-noise": dict(state_noise_std=0.0),
@@ -91,24 +91,40 @@ ABLATIONS: dict[str, dict] = {
     # until 2026-12-02 the gradient planners' benchmark settings started afresh: this row does.
     "grasp-no-warm-start": dict(warm_start=False),
 }
-SETTINGS.update({name: SETTINGS["grasp"] for name in ABLATIONS})
+
+# The same removals on GRASP with the iCEM sync, its best configuration on WallDoor and PointMaze,
+# and one more: ``no-collocation`` leaves the actions to the syncs (``lr_actions=0``), so that the
+# plan is iCEM's searches around GRASP's initial actions and what the collocation adds is the
+# difference to ``grasp-icem``.
+ICEM_SYNC_ABLATIONS: dict[str, dict] = {
+    "grasp-icem" + name.removeprefix("grasp"): GRASP_ABLATIONS[name]
+    for name in ("grasp-no-stop-gradient", "grasp-no-goal-term", "grasp-no-noise", "grasp-one-restart", "grasp-newton")
+}
+ICEM_SYNC_ABLATIONS["grasp-icem-no-collocation"] = dict(lr_actions=0.0)
+
+ABLATIONS: dict[str, dict] = {**GRASP_ABLATIONS, **ICEM_SYNC_ABLATIONS}
+ABLATION_BASE: dict[str, str] = {
+    **{name: "grasp" for name in GRASP_ABLATIONS},
+    **{name: "grasp-icem" for name in ICEM_SYNC_ABLATIONS},
+}
+SETTINGS.update({name: SETTINGS[base] for name, base in ABLATION_BASE.items()})
 
 
 def base_planner(name: str) -> str:
-    """The planner whose tier settings ``name`` uses: ``"grasp"`` for an ablation, else ``name``.
+    """The planner whose tier settings ``name`` uses: the one an ablation changes, else ``name``.
 
     Examples:
-        >>> base_planner("grasp-no-noise"), base_planner("icem")
-        ('grasp', 'icem')
+        >>> base_planner("grasp-no-noise"), base_planner("grasp-icem-no-noise"), base_planner("icem")
+        ('grasp', 'grasp-icem', 'icem')
     """
-    return "grasp" if name in ABLATIONS else name
+    return ABLATION_BASE.get(name, name)
 
 
 #: The planners that return the first action of a plan only: MPC only.
 FIRST_ACTION_ONLY = ("torchrl-cem",)
 
 QUICK_STEPS = {"grasp": 40, "grasp-icem": 40, "gd": 40, "collocation": 40, "cem": 4, "icem": 4, "mppi": 4, "torchrl-cem": 4}
-QUICK_STEPS.update({name: QUICK_STEPS["grasp"] for name in ABLATIONS})
+QUICK_STEPS.update({name: QUICK_STEPS[base] for name, base in ABLATION_BASE.items()})
 
 # The package's planners stop once their rollout through the model ends within this fraction of
 # the real env's success radius (the rest of the radius absorbs the model's error). TorchRL's

@@ -100,7 +100,9 @@ class GRASPPlanner(GoalPlanner):
             :class:`~torchrl_grasp.planners.NewtonStates`, which moves each state ``damping`` of
             the way to the model's prediction of it, whatever the state's units. Defaults to
             ``AdamStates(lr_states)``; pass one or the other, not both.
-        lr_actions (float): Adam learning rate of the actions. Defaults to ``0.005``.
+        lr_actions (float): Adam learning rate of the actions. Defaults to ``0.005``. ``0``
+            leaves the actions to the syncs (an ablation: what the collocation adds is the
+            difference); it needs a ``sync``.
         state_noise_std (float or callable): :math:`\sigma`, or a schedule ``iteration -> sigma``.
             Defaults to ``0.005``.
         state_noise_unit (str): what :math:`\sigma` is measured in: ``"state"``, the state's own
@@ -254,11 +256,18 @@ class GRASPPlanner(GoalPlanner):
         if not isinstance(state_step, (AdamStates, NewtonStates)):
             raise TypeError(f"state_step must be an AdamStates or a NewtonStates, got {state_step!r}.")
         check_rates(
-            positive=dict(lr_actions=lr_actions),
             non_negative=dict(
-                state_noise_std=state_noise_std, goal_weight=goal_weight, state_noise_beta=state_noise_beta
+                lr_actions=lr_actions,
+                state_noise_std=state_noise_std,
+                goal_weight=goal_weight,
+                state_noise_beta=state_noise_beta,
             ),
         )
+        if lr_actions == 0 and sync is None:
+            raise ValueError(
+                "lr_actions=0 leaves the actions to the syncs, and sync=None has none: nothing would "
+                "move the actions. Pass a positive lr_actions or a sync (GDSync(), CEMSync())."
+            )
         self.state_step, self.lr_actions = state_step, lr_actions
         self.state_noise_std, self.state_noise_beta = state_noise_std, state_noise_beta
         self.state_noise_unit = state_noise_unit
