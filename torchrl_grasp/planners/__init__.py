@@ -6,6 +6,7 @@ from torchrl_grasp.planners.grasp import GRASPPlanner
 from torchrl_grasp.planners.problem import PlanningProblem, read_problem
 from torchrl_grasp.planners.result import PlanResult
 from torchrl_grasp.planners.sampling import GoalCEMPlanner, GoalICEMPlanner, GoalMPPIPlanner, Population
+from torchrl_grasp.planners.schedules import SyncPhaseDecay
 from torchrl_grasp.planners.state_steps import AdamStates, NewtonStates
 from torchrl_grasp.planners.syncs import CEMSync, GDSync, ParallelGDSync
 
@@ -25,4 +26,5 @@ __all__ = [
     "PlanningProblem",
     "Population",
     "read_problem",
+    "SyncPhaseDecay",
 ]

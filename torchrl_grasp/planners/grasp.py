@@ -25,21 +25,10 @@ from torchrl_grasp.planners.context import PlanContext
 from torchrl_grasp.planners.descent import descend, plan_variable
 from torchrl_grasp.planners.noise import powerlaw_noise
 from torchrl_grasp.planners.result import PlanResult
+from torchrl_grasp.planners.schedules import Schedule, schedule_value
 from torchrl_grasp.planners.state_steps import AdamStates, NewtonStates, StateStep, plan_optimizers
 from torchrl_grasp.planners.syncs import _UNSET, CEMSync, GDSync, sync_from_legacy
 from torchrl_grasp.world_models.step import WorldModelStep
-
-Schedule = float | Callable[[int], float]
-
-
-def schedule_value(schedule: Schedule, iteration: int) -> float:
-    """A constant, or a schedule ``iteration -> value``, at ``iteration``.
-
-    Examples:
-        >>> schedule_value(0.5, 10), schedule_value(lambda i: 1.0 / (1 + i), 3)
-        (0.5, 0.25)
-    """
-    return float(schedule(iteration)) if callable(schedule) else float(schedule)
 
 
 class GRASPPlanner(GoalPlanner):
@@ -370,9 +359,7 @@ class GRASPPlanner(GoalPlanner):
         actions = context.zero_actions()
         fraction = torch.arange(1, horizon + 1, device=context.device, dtype=problem.dtype) / horizon
         virtual, rollout = {}, None
-        for key, start, goal in zip(
-            problem.state_keys, problem.start_leaves, problem.objective.goal_leaves
-        ):
+        for key, start, goal in zip(problem.state_keys, problem.start_leaves, problem.objective.goal_leaves):
             if goal is None:
                 if rollout is None:
                     with torch.no_grad():
@@ -389,8 +376,12 @@ class GRASPPlanner(GoalPlanner):
                     bend = context.normal(start.shape, dtype=start.dtype).unsqueeze(1)
                 else:
                     bend = powerlaw_noise(
-                        line.shape, self.restart_beta, time_dim=1, generator=context.generator,
-                        device=context.device, dtype=start.dtype,
+                        line.shape,
+                        self.restart_beta,
+                        time_dim=1,
+                        generator=context.generator,
+                        device=context.device,
+                        dtype=start.dtype,
                     )
                 bend = bend * (spread * (~problem.first_restarts()).reshape(spread.shape)).unsqueeze(1)
                 line = line + _along_time(torch.sin(math.pi * fraction), to_goal) * bend
@@ -469,12 +460,16 @@ def collocation_iteration(
     objective = problem.objective
     cost_to_states = stop_gradient and objective.has_step_cost
     if cost_to_states:
-        inputs = [x.requires_grad_() for x in inputs]  # leaves of their own: the step cost's path to the states
+        inputs = [
+            x.requires_grad_() for x in inputs
+        ]  # leaves of their own: the step cost's path to the states
     context.count_call(actions)
     context.model_step.reseed()
     if cost_to_states:  # two backward passes through one graph: eager (see CompiledForward)
         forward = collocation_forward
-    loss, rewards, penalties, done = forward(objective, context.model_step, inputs, actions, leaves, goal_weight)
+    loss, rewards, penalties, done = forward(
+        objective, context.model_step, inputs, actions, leaves, goal_weight
+    )
     added = None
     if cost_to_states:
         step_cost = objective.step_cost(rewards, penalties, done).sum()
@@ -486,7 +481,11 @@ def collocation_iteration(
         for index, (states, goal) in enumerate(zip(leaves, problem.objective.goal_leaves)):
             if noise_std > 0:
                 noise = powerlaw_noise(
-                    states.shape, noise_beta, time_dim=1, generator=context.generator, device=context.device,
+                    states.shape,
+                    noise_beta,
+                    time_dim=1,
+                    generator=context.generator,
+                    device=context.device,
                     dtype=states.dtype,
                 )
                 if noise_scales is not None:
