@@ -460,9 +460,8 @@ def collocation_iteration(
     objective = problem.objective
     cost_to_states = stop_gradient and objective.has_step_cost
     if cost_to_states:
-        inputs = [
-            x.requires_grad_() for x in inputs
-        ]  # leaves of their own: the step cost's path to the states
+        # leaves of their own: the step cost's path to the states
+        inputs = [x.requires_grad_() for x in inputs]
     context.count_call(actions)
     context.model_step.reseed()
     if cost_to_states:  # two backward passes through one graph: eager (see CompiledForward)
