@@ -106,7 +106,7 @@ POINT_MASS = TransitionModelEnv(lambda s, a: s + 0.1 * a, Unbounded(2), Bounded(
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: GRASPPlanner(POINT_MASS, 5, lr_actions=-0.1), "lr_actions must be a positive.*ascend"),
+        (lambda: GRASPPlanner(POINT_MASS, 5, lr_actions=-0.1), "lr_actions must be a non-negative.*ascend"),
         (lambda: GRASPPlanner(POINT_MASS, 5, lr_states=-0.1), "lr_states must be a positive"),
         (
             lambda: GRASPPlanner(POINT_MASS, 5, state_noise_std=math.nan),

@@ -42,6 +42,9 @@ def check_rates(*, positive: dict | None = None, non_negative: dict | None = Non
         >>> check_rates(non_negative=dict(state_noise_std=float("nan")))
         Traceback (most recent call last):
         ValueError: state_noise_std must be a non-negative, finite number, got nan.
+        >>> check_rates(non_negative=dict(lr_actions=-0.1))  # GRASP's: 0 leaves the actions to the syncs
+        Traceback (most recent call last):
+        ValueError: lr_actions must be a non-negative, finite number, got -0.1 (a negative step would ascend the loss).
     """
     for name, value in (positive or {}).items():
         if not callable(value) and not (math.isfinite(value) and value > 0):
@@ -49,7 +52,8 @@ def check_rates(*, positive: dict | None = None, non_negative: dict | None = Non
             raise ValueError(f"{name} must be a positive, finite number, got {value!r}{hint}.")
     for name, value in (non_negative or {}).items():
         if not callable(value) and not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a non-negative, finite number, got {value!r}.")
+            hint = " (a negative step would ascend the loss)" if value < 0 and name.startswith("lr") else ""
+            raise ValueError(f"{name} must be a non-negative, finite number, got {value!r}{hint}.")
 
 
 def check_positive_ints(**values: int) -> None:
