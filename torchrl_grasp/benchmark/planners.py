@@ -20,6 +20,7 @@ from torchrl_grasp.planners import (
     NewtonStates,
     ParallelGDSync,
     Population,
+    SyncPhaseDecay,
 )
 from torchrl_grasp.planners.base import GoalPlanner
 
@@ -39,7 +40,14 @@ PlannerFactory = Callable[..., object]
 SETTINGS: dict[str, tuple[type, dict]] = {
     "grasp": (
         GRASPPlanner,
-        dict(optim_steps=300, lr_states=0.01, lr_actions=0.05, goal_weight=1.0, num_restarts=8),
+        dict(
+            optim_steps=300,
+            lr_states=0.01,
+            lr_actions=0.05,
+            goal_weight=1.0,
+            num_restarts=8,
+            state_noise_std=0.005,
+        ),
     ),
     # GRASP whose sync is an iCEM search of spread 0.5 around its actions (not the authors' sync):
     # on PointMaze's U the collocation alone found the path in 1 of 32 plans inside the model.
@@ -51,7 +59,10 @@ SETTINGS: dict[str, tuple[type, dict]] = {
             lr_actions=0.05,
             goal_weight=1.0,
             num_restarts=8,
-            sync=CEMSync(every=50, iterations=10, std=0.5, samples=100, top_k=10, population=Population.icem()),
+            state_noise_std=0.005,
+            sync=CEMSync(
+                every=50, iterations=10, std=0.5, samples=100, top_k=10, population=Population.icem()
+            ),
         ),
     ),
     "gd": (GradientPlanner, dict(optim_steps=300, lr=0.05, num_restarts=8)),
@@ -69,7 +80,9 @@ SETTINGS: dict[str, tuple[type, dict]] = {
 }
 
 # Nothing of GRASP in state units: Newton state steps and noise of a fifth of the plan's step length.
-SCALE_FREE = dict(lr_states=None, state_step=NewtonStates(damping=0.5), state_noise_std=0.2, state_noise_unit="step")
+SCALE_FREE = dict(
+    lr_states=None, state_step=NewtonStates(damping=0.5), state_noise_std=0.2, state_noise_unit="step"
+)
 
 # GRASP with one ingredient removed or changed, for the ablation table of docs/benchmarks.md:
 # each change applies on top of GRASP's settings on the tier (its published ones and the tier's
@@ -78,6 +91,8 @@ GRASP_ABLATIONS: dict[str, dict] = {
     "grasp-no-stop-gradient": dict(stop_gradient=False),
     "grasp-no-goal-term": dict(goal_weight=0.0),
     "grasp-no-noise": dict(state_noise_std=0.0),
+    # The authors' schedule: the noise decays within each phase of the sync's 50 iterations.
+    "grasp-noise-decay": dict(state_noise_std=SyncPhaseDecay(0.005, every=50)),
     "grasp-no-sync": dict(sync=None),
     "grasp-one-restart": dict(num_restarts=1),
     "grasp-newton": dict(lr_states=None, state_step=NewtonStates(damping=0.5)),
@@ -98,7 +113,14 @@ GRASP_ABLATIONS: dict[str, dict] = {
 # difference to ``grasp-icem``.
 ICEM_SYNC_ABLATIONS: dict[str, dict] = {
     "grasp-icem" + name.removeprefix("grasp"): GRASP_ABLATIONS[name]
-    for name in ("grasp-no-stop-gradient", "grasp-no-goal-term", "grasp-no-noise", "grasp-one-restart", "grasp-newton")
+    for name in (
+        "grasp-no-stop-gradient",
+        "grasp-no-goal-term",
+        "grasp-no-noise",
+        "grasp-noise-decay",
+        "grasp-one-restart",
+        "grasp-newton",
+    )
 }
 ICEM_SYNC_ABLATIONS["grasp-icem-no-collocation"] = dict(lr_actions=0.0)
 
@@ -123,7 +145,16 @@ def base_planner(name: str) -> str:
 #: The planners that return the first action of a plan only: MPC only.
 FIRST_ACTION_ONLY = ("torchrl-cem",)
 
-QUICK_STEPS = {"grasp": 40, "grasp-icem": 40, "gd": 40, "collocation": 40, "cem": 4, "icem": 4, "mppi": 4, "torchrl-cem": 4}
+QUICK_STEPS = {
+    "grasp": 40,
+    "grasp-icem": 40,
+    "gd": 40,
+    "collocation": 40,
+    "cem": 4,
+    "icem": 4,
+    "mppi": 4,
+    "torchrl-cem": 4,
+}
 QUICK_STEPS.update({name: QUICK_STEPS[base] for name, base in ABLATION_BASE.items()})
 
 # The package's planners stop once their rollout through the model ends within this fraction of
@@ -186,7 +217,9 @@ def make_planner(
                 f"{name} is TorchRL's {cls.__name__}, which takes no time budget: leave it out of "
                 "--planners or run without --budget."
             )
-        settings.update(time_budget=time_budget, clock=clock, optim_steps=DEADLINE_STEPS_FACTOR * settings["optim_steps"])
+        settings.update(
+            time_budget=time_budget, clock=clock, optim_steps=DEADLINE_STEPS_FACTOR * settings["optim_steps"]
+        )
     if optim_steps is not None:
         settings["optim_steps"] = optim_steps
     if not issubclass(cls, GoalPlanner):
