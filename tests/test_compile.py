@@ -15,7 +15,14 @@ from torchrl_grasp.planners import GDSync
 from torchrl_grasp.planners.compiled import CompiledForward
 from torchrl_grasp.planners.grasp import collocation_forward
 
-SETTINGS = {"optim_steps": 20, "lr_states": 0.01, "lr_actions": 0.05, "sync": GDSync(every=10, steps=3)}
+# With the method's noise, explicitly: the compiled iteration draws the same noise.
+SETTINGS = {
+    "optim_steps": 20,
+    "lr_states": 0.01,
+    "lr_actions": 0.05,
+    "state_noise_std": 0.005,
+    "sync": GDSync(every=10, steps=3),
+}
 FLOAT64 = {"rtol": 1e-9, "atol": 1e-10}  # so that the compiled kernels' rounding stays far below Adam's eps
 
 
@@ -68,7 +75,9 @@ def test_compiled_iterates_equal_eager(case):
     planner = GRASPPlanner(env, 8, warm_start=False, compile=True, **SETTINGS, **options)
     assert isinstance(planner.collocation_forward, CompiledForward) and planner.compiles_iteration
     # Whole, without graph breaks: a break would still give eager's iterates, from eager pieces.
-    planner.collocation_forward = CompiledForward(planner.model_step.module, collocation_forward, fullgraph=True)
+    planner.collocation_forward = CompiledForward(
+        planner.model_step.module, collocation_forward, fullgraph=True
+    )
     compiled = iterates(planner, start)
     assert len(compiled) == SETTINGS["optim_steps"] + 1
     for key in compiled.keys(True, True):

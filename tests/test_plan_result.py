@@ -101,12 +101,14 @@ def test_the_callback_sees_every_iterate_from_the_initial_plan_to_the_last():
     # The loss that each update descended is the loss history, restart by restart.
     for i, plan in seen[1:]:
         torch.testing.assert_close(plan["loss"].mean(-1), result.loss_history[i - 1])
-    # The returned plan's virtual states are the returned restart's last iterate (syncs move actions only).
-    rows = torch.arange(2)
-    torch.testing.assert_close(
-        last["virtual_states", "observation"][rows, result.restart],
-        result.virtual_states["observation"][:, 1:],
-    )
+    # The returned plan's virtual states are the returned restart's iterate at the sync whose
+    # rollout was best (syncs move actions only), not necessarily the last.
+    synced = [plan for i, plan in seen if i % 20 == 0 and i > 0 or i == result.iterations]
+    for row, restart in enumerate(result.restart.tolist()):
+        returned = result.virtual_states["observation"][row, 1:]
+        iterates = [plan["virtual_states", "observation"][row, restart] for plan in synced]
+        assert any(torch.allclose(iterate, returned) for iterate in iterates), f"row {row}"
+    assert not torch.allclose(last["virtual_states", "observation"], first["virtual_states", "observation"])
 
 
 def test_gradient_planner_calls_back_after_every_step():

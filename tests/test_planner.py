@@ -140,15 +140,32 @@ def test_input_is_not_mutated_beyond_the_action():
 def test_deterministic_under_a_generator_and_global_rng_untouched():
     td = point_mass_problem((3,))
     rng_state = torch.get_rng_state()
+    noisy = dict(state_noise_std=0.005)  # what the generator draws, explicitly (the default's)
     results = [
-        quick_planner(point_mass_env(), generator=torch.Generator().manual_seed(7), sync=sync).plan(td)
+        quick_planner(point_mass_env(), generator=torch.Generator().manual_seed(7), sync=sync, **noisy).plan(td)
         for sync in (GDSync(every=25), GDSync(every=25), CEMSync(every=25), CEMSync(every=25))
     ]
     assert torch.equal(torch.get_rng_state(), rng_state)
     assert torch.equal(results[0].actions, results[1].actions)
     assert torch.equal(results[2].actions, results[3].actions)
-    other = quick_planner(point_mass_env(), generator=torch.Generator().manual_seed(8)).plan(td)
+    other = quick_planner(point_mass_env(), generator=torch.Generator().manual_seed(8), **noisy).plan(td)
     assert not torch.equal(results[0].actions, other.actions)
+
+
+def test_the_default_noise_speeds_convergence_at_the_default_learning_rates():
+    """The method's noise earns its place here (the benchmark's worlds show no gain from it):
+    at ``lr_states=0.1`` after 100 iterations it reaches half as many goals again as no noise."""
+    goals = (torch.rand(96, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1) * 1.5
+    problem = TensorDict(observation=torch.zeros(96, 2), goal=goals, batch_size=[96])
+    reached = {}
+    for noise in (0.0, 0.005):
+        planner = GRASPPlanner(
+            point_mass_env(), 20, optim_steps=100, lr_actions=0.05, sync=GDSync(every=25),
+            state_noise_std=noise, generator=torch.Generator().manual_seed(0),
+        )  # fmt: skip
+        reached[noise] = int((planner.plan(problem).goal_distance < 0.05).sum())
+    assert GRASPPlanner(point_mass_env(), 20).state_noise_std == 0.005
+    assert reached[0.005] >= reached[0.0] + 12, reached  # measured: 69 against 46 of 96
 
 
 class LinearModel(torch.nn.Module):
