@@ -37,33 +37,19 @@ PlannerFactory = Callable[..., object]
 # TorchRL's own CEMPlanner at the same setting, as TorchRL users have it: it ranks by the env's
 # reward summed over the horizon (TransitionModelEnv's: minus the distance at every step), draws
 # from the global RNG and returns the first action only, so the benchmark runs it in MPC only.
+GRASP_SETTINGS = dict(
+    optim_steps=300, lr_states=0.01, lr_actions=0.05, goal_weight=1.0, num_restarts=8, state_noise_std=0.005
+)
 SETTINGS: dict[str, tuple[type, dict]] = {
-    "grasp": (
-        GRASPPlanner,
-        dict(
-            optim_steps=300,
-            lr_states=0.01,
-            lr_actions=0.05,
-            goal_weight=1.0,
-            num_restarts=8,
-            state_noise_std=0.005,
-        ),
-    ),
+    "grasp": (GRASPPlanner, GRASP_SETTINGS),
     # GRASP whose sync is an iCEM search of spread 0.5 around its actions (not the authors' sync):
     # on PointMaze's U the collocation alone found the path in 1 of 32 plans inside the model.
     "grasp-icem": (
         GRASPPlanner,
-        dict(
-            optim_steps=300,
-            lr_states=0.01,
-            lr_actions=0.05,
-            goal_weight=1.0,
-            num_restarts=8,
-            state_noise_std=0.005,
-            sync=CEMSync(
-                every=50, iterations=10, std=0.5, samples=100, top_k=10, population=Population.icem()
-            ),
-        ),
+        {
+            **GRASP_SETTINGS,
+            "sync": CEMSync(every=50, iterations=10, std=0.5, samples=100, top_k=10, population=Population.icem()),
+        },
     ),
     "gd": (GradientPlanner, dict(optim_steps=300, lr=0.05, num_restarts=8)),
     "collocation": (
