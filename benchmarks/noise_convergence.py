@@ -4,7 +4,8 @@ The docstring's point mass (``s' = s + 0.1 a``, actions in ``[-1, 1]^2``), 96 go
 uniformly in ``[-1.5, 1.5]^2`` from the origin, GRASP at its default learning rates
 (``lr_states=0.1``) but ``lr_actions=0.05``, horizon 20, a GD sync every 25 iterations, one
 restart. Printed per iteration count and noise: the goals whose planned rollout ends within
-0.05, and the median distance. It takes about 15 s on one core.
+0.05, and the median distance. It takes about 7 s on one core; ``tests/test_planner.py`` runs
+its 100-iteration cells.
 
     python benchmarks/noise_convergence.py
     python benchmarks/noise_convergence.py --iterations 100 300 --goals 256
@@ -29,6 +30,11 @@ class PointMass(torch.nn.Module):
         return state + 0.1 * action
 
 
+def make_goals(count: int) -> torch.Tensor:
+    """``count`` goals uniform in ``[-1.5, 1.5]^2``, the same on every run."""
+    return (torch.rand(count, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1) * 1.5
+
+
 def goals_reached(iterations: int, noise, goals: torch.Tensor) -> tuple[int, float]:
     """Goals within 0.05 of the planned rollout's end, and the median distance."""
     env = TransitionModelEnv(PointMass(), Unbounded(2), Bounded(-1.0, 1.0, (2,)))
@@ -48,7 +54,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    goals = (torch.rand(args.goals, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1) * 1.5
+    goals = make_goals(args.goals)
     print(f"| iterations | {' | '.join(NOISES)} |")
     print(f"|---:|{'---:|' * len(NOISES)}")
     for iterations in args.iterations:
