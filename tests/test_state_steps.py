@@ -38,12 +38,13 @@ def wall_planner(env, **options):
     return GRASPPlanner(env, HORIZON, **{**settings, **options})
 
 
-def test_newton_steps_go_around_the_wall_in_any_units():
-    """Newton steps, noise in step lengths, Adam on the actions and the bent restarts are all
-    unchanged by the states' units, but for Adam's eps: in states 100 times larger the iterates are
-    the same, to Adam's eps, and the plans go through the door as often."""
+@pytest.mark.parametrize("state_step", [NewtonStates(damping=0.5), AdamStates(lr=0.4, unit="step")])
+def test_scale_free_state_steps_go_around_the_wall_in_any_units(state_step):
+    """Newton steps or Adam in step lengths, noise in step lengths, Adam on the actions and the
+    bent restarts are all unchanged by the states' units, but for Adam's eps: in states 100 times
+    larger the iterates are the same, to Adam's eps, and the plans go through the door as often."""
     pairs = {scale: scaled_pairs(scale) for scale in (1.0, 100.0)}
-    scale_free = dict(state_step=NewtonStates(damping=0.5), state_noise_std=0.2, state_noise_unit="step")
+    scale_free = dict(state_step=state_step, state_noise_std=0.2, state_noise_unit="step")
     iterates = {
         scale: wall_planner(wall_env(scale), optim_steps=30, sync=None, **scale_free).plan(pairs[scale])
         for scale in pairs
@@ -136,6 +137,8 @@ def test_state_step_arguments_are_checked_and_name_the_fix():
         GRASPPlanner(env, 10, state_step="newton")
     with pytest.raises(ValueError, match=r"damping must be in \(0, 1\]"):
         NewtonStates(damping=0.0)
+    with pytest.raises(ValueError, match="unit must be 'state' or 'step', got 'steps'"):
+        AdamStates(lr=0.4, unit="steps")
     with pytest.raises(ValueError, match="state_noise_unit must be 'state' or 'step', got 'steps'"):
         GRASPPlanner(env, 10, state_noise_unit="steps")
     with pytest.raises(ValueError, match="state_noise_beta"):

@@ -85,7 +85,8 @@ class GRASPPlanner(GoalPlanner):
         lr_states (float): Adam learning rate of the virtual states, short for
             ``state_step=AdamStates(lr_states)``. Defaults to ``0.1``.
         state_step (AdamStates or NewtonStates, optional): how the virtual states move each
-            iteration (:mod:`torchrl_grasp.planners.state_steps`): Adam at ``lr``, or
+            iteration (:mod:`torchrl_grasp.planners.state_steps`): Adam at ``lr`` (in the
+            state's units, or with ``unit="step"`` in the plan's step length), or
             :class:`~torchrl_grasp.planners.NewtonStates`, which moves each state ``damping`` of
             the way to the model's prediction of it, whatever the state's units. Defaults to
             ``AdamStates(lr_states)``; pass one or the other, not both.
@@ -276,8 +277,10 @@ class GRASPPlanner(GoalPlanner):
         plan, warm_started = self._initial_plan(context)
         actions, virtual = plan["actions"], plan["virtual_states"]
         leaves = [virtual.get(key) for key in context.problem.state_keys]  # the optimiser's, read once
-        optimizer = self.optimizer(plan)
-        noise_scales = step_lengths(context, leaves) if self.state_noise_unit == "step" else None
+        adam_in_steps = isinstance(self.state_step, AdamStates) and self.state_step.unit == "step"
+        lengths = step_lengths(context, leaves) if adam_in_steps or self.state_noise_unit == "step" else None
+        optimizer = self.optimizer(plan, lengths)
+        noise_scales = lengths if self.state_noise_unit == "step" else None
         history = actions.new_full(
             (self.optim_steps, context.problem.num_plans), math.nan, dtype=context.problem.dtype
         )
@@ -326,7 +329,7 @@ class GRASPPlanner(GoalPlanner):
                 if self.sync is not None and not out_of_time:
                     self.sync(context, actions, virtual, best)  # stops early once out of time
                     if self.reset_optimizer_at_sync:
-                        optimizer = self.optimizer(plan)
+                        optimizer = self.optimizer(plan, lengths)
                 if self.sync is not None:
                     self.sync.evaluate(context, actions, virtual, best)
                 else:
@@ -341,12 +344,20 @@ class GRASPPlanner(GoalPlanner):
         """The states' Adam learning rate; ``None`` when they take :class:`NewtonStates` steps."""
         return self.state_step.lr if isinstance(self.state_step, AdamStates) else None
 
-    def optimizer(self, plan: TensorDictBase) -> list[torch.optim.Optimizer]:
+    def optimizer(
+        self, plan: TensorDictBase, step_lengths: Sequence[Tensor] | None = None
+    ) -> list[torch.optim.Optimizer]:
         """The optimisers of a plan (for :func:`~torchrl_grasp.planners.descent.descend`): the
         ``state_step``'s on its virtual states and Adam at ``lr_actions`` on its actions, fused
-        where torch has it (:func:`~torchrl_grasp.planners.state_steps.plan_optimizers`)."""
+        where torch has it (:func:`~torchrl_grasp.planners.state_steps.plan_optimizers`); each
+        key's ``step_lengths`` (:func:`step_lengths`) scale the states' steps of
+        ``AdamStates(unit="step")``."""
         return plan_optimizers(
-            self.state_step, list(plan["virtual_states"].values(True, True)), plan["actions"], self.lr_actions
+            self.state_step,
+            list(plan["virtual_states"].values(True, True)),
+            plan["actions"],
+            self.lr_actions,
+            step_lengths,
         )
 
     def _initial_plan(self, context: PlanContext) -> tuple[TensorDictBase, bool]:

@@ -28,21 +28,33 @@ def _fused(device: torch.device) -> bool:
 
 @dataclass(frozen=True)
 class AdamStates:
-    """Adam on the virtual states at ``lr`` (the method's state step; ``GRASPPlanner``'s ``lr_states``).
+    r"""Adam on the virtual states at ``lr`` (the method's state step; ``GRASPPlanner``'s ``lr_states``).
+
+    Adam moves each state feature by about ``lr`` per iteration whatever its gradient, so ``lr``
+    is a distance: in the state's own units (``unit="state"``, the method's), or in the plan's
+    step length (``unit="step"``): :math:`\lVert g - s_0 \rVert / T` per plan on a key with a
+    goal, the mean step of the initial virtual states on one without
+    (:func:`~torchrl_grasp.planners.grasp.step_lengths`), so that one ``lr`` suits states of any
+    scale and plans of any length (``docs/tuning.md``, "Settings per scale").
 
     Examples:
         >>> AdamStates(lr=0.01)
-        AdamStates(lr=0.01)
+        AdamStates(lr=0.01, unit='state')
+        >>> AdamStates(lr=0.4, unit="step")  # 0.4 step lengths per iteration
+        AdamStates(lr=0.4, unit='step')
         >>> AdamStates(lr=0.0)
         Traceback (most recent call last):
         ValueError: AdamStates: lr must be a positive, finite number, got 0.0.
     """
 
     lr: float = 0.1
+    unit: str = "state"
 
     def __post_init__(self):
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"AdamStates: lr must be a positive, finite number, got {self.lr!r}.")
+        if self.unit not in ("state", "step"):
+            raise ValueError(f"AdamStates: unit must be 'state' or 'step', got {self.unit!r}.")
 
     def param_groups(self, leaves: Sequence[Tensor]) -> list[dict]:
         """Adam's parameter groups for the states' ``leaves`` ``[N, T, *F_k]``."""
@@ -89,10 +101,15 @@ StateStep = AdamStates | NewtonStates
 
 
 def plan_optimizers(
-    state_step: StateStep, leaves: Sequence[Tensor], actions: Tensor, lr_actions: float
+    state_step: StateStep,
+    leaves: Sequence[Tensor],
+    actions: Tensor,
+    lr_actions: float,
+    step_lengths: Sequence[Tensor] | None = None,
 ) -> list[torch.optim.Optimizer]:
     """The optimisers of one GRASP plan: ``state_step`` on the states' ``leaves``, Adam at
     ``lr_actions`` on ``actions``; one Adam over both when the states take Adam steps too.
+    ``AdamStates(unit="step")`` needs each key's ``step_lengths`` ``[N, 1, *1]`` (per plan).
 
     Examples:
         >>> states, actions = torch.zeros(2, 5, 3, requires_grad=True), torch.zeros(2, 5, 1, requires_grad=True)
@@ -103,6 +120,45 @@ def plan_optimizers(
     """
     fused = _fused(actions.device)
     action_group = {"params": [actions], "lr": lr_actions}
-    if isinstance(state_step, AdamStates):
-        return [torch.optim.Adam([*state_step.param_groups(leaves), action_group], fused=fused)]
-    return [torch.optim.SGD(state_step.param_groups(leaves), foreach=True), torch.optim.Adam([action_group], fused=fused)]
+    if isinstance(state_step, NewtonStates):
+        return [
+            torch.optim.SGD(state_step.param_groups(leaves), foreach=True),
+            torch.optim.Adam([action_group], fused=fused),
+        ]
+    optimizer = torch.optim.Adam([*state_step.param_groups(leaves), action_group], fused=fused)
+    if state_step.unit == "step":
+        if step_lengths is None:
+            raise ValueError("AdamStates(unit='step') needs the plan's step_lengths.")
+        scale_updates(optimizer, leaves, step_lengths)
+    return [optimizer]
+
+
+def scale_updates(
+    optimizer: torch.optim.Optimizer, leaves: Sequence[Tensor], scales: Sequence[Tensor]
+) -> None:
+    """Multiplies every update ``optimizer`` makes to each of ``leaves`` by its ``scales`` (broadcast,
+    e.g. one per plan ``[N, 1, *1]``): a per-plan learning rate, which torch's optimisers take per
+    parameter group only. Through the optimiser's public step hooks.
+
+    Examples:
+        >>> state = torch.zeros(2, 3, requires_grad=True)
+        >>> optimizer = torch.optim.Adam([state], lr=0.1)
+        >>> scale_updates(optimizer, [state], [torch.tensor([[1.0], [10.0]])])
+        >>> state.grad = torch.ones(2, 3)
+        >>> optimizer.step()
+        >>> state  # Adam's first step, lr times the gradient's sign, then 1 and 10 times it
+        tensor([[-0.1000, -0.1000, -0.1000],
+                [-1.0000, -1.0000, -1.0000]], requires_grad=True)
+    """
+    before: list[Tensor] = []
+
+    def remember(optimizer, args, kwargs):
+        before[:] = [leaf.detach().clone() for leaf in leaves]
+
+    @torch.no_grad()
+    def rescale(optimizer, args, kwargs):
+        for leaf, old, scale in zip(leaves, before, scales):
+            leaf.sub_(old).mul_(scale).add_(old)
+
+    optimizer.register_step_pre_hook(remember)
+    optimizer.register_step_post_hook(rescale)
