@@ -21,7 +21,7 @@ from world_models import CatMLP, RewardingCatMLP
 
 from torchrl_grasp import GDSync, GradientPlanner, GRASPPlanner, TransitionModelEnv
 from torchrl_grasp.dreamer.rssm import PriorMeanStep
-from torchrl_grasp.planners import NewtonStates
+from torchrl_grasp.planners import AdamStates, NewtonStates
 
 HORIZON = 12
 # Float64 where the model allows it, so that rounding (the batched and the per-step calls round
@@ -101,11 +101,13 @@ def reference_rollout(step, start, actions):
     return {key: torch.stack([s[key] for s in path]) for key in start}
 
 
-def reference_grasp(step, start, goal, iterations, dtype, newton_damping=None):
+def reference_grasp(step, start, goal, iterations, dtype, newton_damping=None, lr_in_steps=None):
     """GRASP's collocation iterations without noise or sync, one model call per time step.
 
     With ``newton_damping``, each virtual state moves that fraction of the way to the model's
-    prediction of it instead of taking an Adam step (``NewtonStates``).
+    prediction of it instead of taking an Adam step (``NewtonStates``). With ``lr_in_steps``, each
+    key's Adam learning rate is that many of its step lengths ``|g - s_0| / T``
+    (``AdamStates(unit="step")``; every key of these cases has a goal).
 
     Returns the actions ``[T, A]``, the virtual states ``s_1 .. s_T`` per key ``[T, D]`` and the
     loss of each iteration.
@@ -117,7 +119,13 @@ def reference_grasp(step, start, goal, iterations, dtype, newton_damping=None):
         key: start[key] + fraction[:, None] * (goal[key] - start[key]) if key in goal else zero_rollout[key]
         for key in start
     }
-    state_adam, action_adam = HandAdam(LR_STATES), HandAdam(LR_ACTIONS)
+    state_adams = {
+        key: HandAdam(
+            LR_STATES if lr_in_steps is None else lr_in_steps * float((goal[key] - start[key]).norm()) / HORIZON
+        )
+        for key in start
+    }
+    action_adam = HandAdam(LR_ACTIONS)
     losses = []
     for _ in range(iterations):
         actions.requires_grad_(True)
@@ -134,11 +142,11 @@ def reference_grasp(step, start, goal, iterations, dtype, newton_damping=None):
                     loss = loss + GOAL_WEIGHT * (predicted[key] - goal[key]).square().mean()
         keys = list(virtual)
         gradients = torch.autograd.grad(loss, [virtual[key] for key in keys] + [actions])
-        state_adam.steps += 1
-        action_adam.steps += 1
+        for adam in [*state_adams.values(), action_adam]:
+            adam.steps += 1
         with torch.no_grad():
             if newton_damping is None:
-                virtual = {key: state_adam.update(key, virtual[key], g) for key, g in zip(keys, gradients)}
+                virtual = {key: state_adams[key].update(key, virtual[key], g) for key, g in zip(keys, gradients)}
             else:
                 predicted = {key: torch.stack([p[key] for p in predictions]) for key in keys}
                 virtual = {key: virtual[key] + newton_damping * (predicted[key] - virtual[key]) for key in keys}
@@ -154,9 +162,15 @@ def goal_of(start):
     return {"observation": goal} if isinstance(goal, torch.Tensor) else dict(goal.items())
 
 
-# The state steps: Adam (the method's), and NewtonStates, which is SGD at damping * D / 2 per key
-# and must give the same iterates as moving each virtual state half way to the model's prediction.
-STATE_STEPS = {"adam": (dict(lr_states=LR_STATES), None), "newton": (dict(state_step=NewtonStates(damping=0.5)), 0.5)}
+# The state steps: Adam (the method's); Adam in step lengths, which rescales each plan's Adam
+# update after the fused step and must give Adam at that many step lengths per key; and
+# NewtonStates, which is SGD at damping * D / 2 per key and must give the same iterates as moving
+# each virtual state half way to the model's prediction.
+STATE_STEPS = {
+    "adam": (dict(lr_states=LR_STATES), dict()),
+    "adam-in-steps": (dict(state_step=AdamStates(0.4, unit="step")), dict(lr_in_steps=0.4)),
+    "newton": (dict(state_step=NewtonStates(damping=0.5)), dict(newton_damping=0.5)),
+}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -164,7 +178,7 @@ STATE_STEPS = {"adam": (dict(lr_states=LR_STATES), None), "newton": (dict(state_
 @pytest.mark.parametrize("state_step", sorted(STATE_STEPS))
 def test_grasp_iterates_equal_the_per_step_reference_before_the_first_sync(case, iterations, state_step):
     env, start, step, keys = CASES[case]()
-    state_options, newton_damping = STATE_STEPS[state_step]
+    state_options, reference_options = STATE_STEPS[state_step]
     planner = GRASPPlanner(
         env,
         HORIZON,
@@ -179,7 +193,7 @@ def test_grasp_iterates_equal_the_per_step_reference_before_the_first_sync(case,
     result = planner.plan(start)
     dtype = result.actions.dtype
     actions, virtual, losses = reference_grasp(
-        step, {key: start[key] for key in keys}, goal_of(start), iterations, dtype, newton_damping
+        step, {key: start[key] for key in keys}, goal_of(start), iterations, dtype, **reference_options
     )
     torch.testing.assert_close(result.loss_history, losses, **TOLERANCE[dtype])
     torch.testing.assert_close(result.actions, actions, **TOLERANCE[dtype])
