@@ -35,7 +35,6 @@ from torchrl_grasp.benchmark.planners import (
     FIRST_ACTION_ONLY,
     QUICK_STEPS,
     SETTINGS,
-    base_planner,
     make_planner,
 )
 from torchrl_grasp.benchmark.suite import SUITE, quick
@@ -220,9 +219,7 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
         for horizon in args.horizons:
             tasks = bench_env.sample_tasks(horizon, args.episodes, args.seed)
             for planner_name, weight in itertools.product(args.planners, args.penalty_weights):
-                overrides = {**bench_env.planner_settings.get(base_planner(planner_name), {})}
-                if weight > 0:
-                    overrides["penalty_weight"] = weight
+                overrides = {"penalty_weight": weight} if weight > 0 else {}
                 label = planner_label(planner_name, weight)
                 steps = QUICK_STEPS[planner_name] if args.quick else None
 

@@ -10,6 +10,7 @@ from torchrl.envs.model_based import ModelBasedEnvBase
 from torchrl.modules.planners import CEMPlanner
 
 from torchrl_grasp.planners import (
+    AdamStates,
     CEMSync,
     CollocationPlanner,
     GoalCEMPlanner,
@@ -27,8 +28,8 @@ from torchrl_grasp.planners.base import GoalPlanner
 PlannerFactory = Callable[..., object]
 
 # name -> (class, settings). ``optim_steps`` is each planner's iteration count (under ``--budget``,
-# DEADLINE_STEPS_FACTOR times it is the cap: the deadline ends the plan). GRASP's learning rates are those its tests and the wall world taught (the
-# method's defaults oscillate on unit-scale states, see the README); GD's learning rate was
+# DEADLINE_STEPS_FACTOR times it is the cap: the deadline ends the plan). GRASP's state settings are
+# in step lengths (STEP_UNITS, below), the same on every tier; GD's learning rate was
 # tuned on WallDoor (see docs/benchmarks.md); CEM is DINO-WM's Push-T setting; iCEM is Pinneri et
 # al.'s at CEM's population (300 decaying by 1.25, 30 elites, 30% kept, beta = 2) with CEM's initial
 # spread of 1 (10/16 on WallDoor at H=60 against 8/16 with the paper's 0.5); MPPI weighs its
@@ -37,9 +38,18 @@ PlannerFactory = Callable[..., object]
 # TorchRL's own CEMPlanner at the same setting, as TorchRL users have it: it ranks by the env's
 # reward summed over the horizon (TransitionModelEnv's: minus the distance at every step), draws
 # from the global RNG and returns the first action only, so the benchmark runs it in MPC only.
-GRASP_SETTINGS = dict(
-    optim_steps=300, lr_states=0.01, lr_actions=0.05, goal_weight=1.0, num_restarts=8, state_noise_std=0.005
+#
+# GRASP's state settings are in the plan's step length |g - s_0| / T, not in state units: Adam moves
+# the states 0.4 step lengths an iteration and the noise is 0.2 of one, which is the 0.01 and 0.005
+# tuned on the point masses (steps of about 0.025) and the method's 0.1 tuned on the pixel tier's
+# latent state (steps of about 0.24 at H=40): one rule for every scale, level with the per-tier
+# settings on every tier measured (docs/tuning.md, "Settings per scale"). STATE_UNITS are the
+# point masses' settings that the benchmark published until 2026-12-03.
+STEP_UNITS = dict(
+    lr_states=None, state_step=AdamStates(0.4, unit="step"), state_noise_std=0.2, state_noise_unit="step"
 )
+STATE_UNITS = dict(state_step=None, lr_states=0.01, state_noise_std=0.005, state_noise_unit="state")
+GRASP_SETTINGS = dict(optim_steps=300, **STEP_UNITS, lr_actions=0.05, goal_weight=1.0, num_restarts=8)
 SETTINGS: dict[str, tuple[type, dict]] = {
     "grasp": (GRASPPlanner, GRASP_SETTINGS),
     # GRASP whose sync is an iCEM search of spread 0.5 around its actions (not the authors' sync):
@@ -78,7 +88,7 @@ GRASP_ABLATIONS: dict[str, dict] = {
     "grasp-no-goal-term": dict(goal_weight=0.0),
     "grasp-no-noise": dict(state_noise_std=0.0),
     # The authors' schedule: the noise decays within each phase of the sync's 50 iterations.
-    "grasp-noise-decay": dict(state_noise_std=SyncPhaseDecay(0.005, every=50)),
+    "grasp-noise-decay": dict(state_noise_std=SyncPhaseDecay(0.2, every=50)),
     "grasp-no-sync": dict(sync=None),
     "grasp-one-restart": dict(num_restarts=1),
     "grasp-newton": dict(lr_states=None, state_step=NewtonStates(damping=0.5)),
@@ -88,6 +98,10 @@ GRASP_ABLATIONS: dict[str, dict] = {
     "grasp-scale-free": SCALE_FREE,
     "grasp-parallel-sync": dict(sync=ParallelGDSync()),
     "grasp-scale-free-red-restarts": {**SCALE_FREE, "restart_beta": 2.0},
+    # The published settings until 2026-12-03, in state units (the tables measured before then):
+    # the state tiers' and the method's own rates (the pixel tier's then).
+    "grasp-state-units": STATE_UNITS,
+    "grasp-method-rates": {**STATE_UNITS, "lr_states": 0.1, "lr_actions": 0.005},
     # In MPC every planner starts each replan from its last plan, shifted (the package's default);
     # until 2026-12-02 the gradient planners' benchmark settings started afresh: this row does.
     "grasp-no-warm-start": dict(warm_start=False),
@@ -106,6 +120,7 @@ ICEM_SYNC_ABLATIONS: dict[str, dict] = {
         "grasp-noise-decay",
         "grasp-one-restart",
         "grasp-newton",
+        "grasp-state-units",
     )
 }
 ICEM_SYNC_ABLATIONS["grasp-icem-no-collocation"] = dict(lr_actions=0.0)
@@ -116,16 +131,6 @@ ABLATION_BASE: dict[str, str] = {
     **{name: "grasp-icem" for name in ICEM_SYNC_ABLATIONS},
 }
 SETTINGS.update({name: SETTINGS[base] for name, base in ABLATION_BASE.items()})
-
-
-def base_planner(name: str) -> str:
-    """The planner whose tier settings ``name`` uses: the one an ablation changes, else ``name``.
-
-    Examples:
-        >>> base_planner("grasp-no-noise"), base_planner("grasp-icem-no-noise"), base_planner("icem")
-        ('grasp', 'grasp-icem', 'icem')
-    """
-    return ABLATION_BASE.get(name, name)
 
 
 #: The planners that return the first action of a plan only: MPC only.
@@ -171,7 +176,7 @@ def make_planner(
     ``time_budget``, they plan until that many seconds of ``clock`` are spent (``status ==
     "deadline"``), up to ``DEADLINE_STEPS_FACTOR`` times their published iterations (or
     ``optim_steps``); TorchRL's planner has no deadline and raises a ``ValueError``.
-    ``overrides`` replaces settings (a tier's own, see ``BenchmarkEnv.planner_settings``), and an
+    ``overrides`` replaces settings (a penalty weight), and an
     ablation's change (``ABLATIONS``) replaces both. The
     package's planners draw from a generator on ``env``'s device seeded with ``seed``; TorchRL's from the global RNG,
     which is seeded with ``seed`` here.

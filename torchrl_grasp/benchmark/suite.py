@@ -43,8 +43,6 @@ class BenchmarkEnv:
         model (ModelConfig): the learned state model the planners plan with, or ``None``.
         pixel_model (PixelModelConfig): the pixel world model whose latent space the planners plan
             in instead (the planners see images only), or ``None``.
-        planner_settings (dict): planner name -> settings that replace the published ones on
-            this tier (see :func:`~torchrl_grasp.benchmark.planners.make_planner`).
         task_sampler (callable, optional): ``(gym_env, rng, horizon) -> Task``; defaults to the
             env's own ``sample_task`` (this package's envs).
         success_radius (float, optional): the real env's success radius where the env does not
@@ -68,7 +66,6 @@ class BenchmarkEnv:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     model: ModelConfig | None = None
     pixel_model: PixelModelConfig | None = None
-    planner_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     task_sampler: Callable[[gymnasium.Env, np.random.Generator, int], Task] | None = None
     success_radius: float | None = None
     package: tuple[str, str] | None = None
@@ -176,8 +173,8 @@ SUITE = {
     # The planners see 64 x 64 images of WallDoor and plan in a Dreamer world model's latent space.
     # Success within 0.1 (3 pixels): the decoded filtered latent holds the position to about 0.03;
     # the prior's open loop is off by a median 0.09 after 20 steps and 0.16 after 40 (docs/benchmarks.md).
-    # GRASP keeps the method's own learning rates there, made for latent spaces: in the latent they
-    # reached goals nearer than the state tiers' (0.15 against 0.25 at H=20, docs/benchmarks.md).
+    # GRASP's settings are every tier's: in step lengths they match the method's own learning rate
+    # on the latent state, which this tier used until 2026-12-03 (docs/tuning.md, "Settings per scale").
     "walldoor-pixels": BenchmarkEnv(
         "walldoor-pixels",
         "WallDoor-v0",
@@ -185,7 +182,6 @@ SUITE = {
         # Without latent overshooting: models trained with it rolled out closer to the truth and
         # planned no better; the latent goal caps this tier (docs/benchmarks.md, "The pixel model").
         pixel_model=PixelModelConfig(env_kwargs=POINT_MASS_KWARGS),
-        planner_settings={"grasp": {"lr_states": 0.1, "lr_actions": 0.005}},
     ),
 }
 
