@@ -248,6 +248,7 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
                                 horizon,
                                 replan_every=args.replan_every if mode == "mpc" else None,
                                 view=view,
+                                second_test=None if bench_env.second_test is None else bench_env.second_test.passed,
                             )
                         )
                     record = report.summarise(
@@ -259,6 +260,7 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
                         success_threshold=bench_env.success_threshold,
                         budget_s=args.budget,
                         optim_steps=optim_steps,
+                        second_test=None if bench_env.second_test is None else bench_env.second_test.name,
                     )
                     records.append(record)
                     report.write(records, args.out, header, figure=False)  # a crash loses one cell at most

@@ -82,6 +82,8 @@ class Episode:
         iterations (int): iterations of all plans (:attr:`PlanResult.iterations
             <torchrl_grasp.PlanResult>`; for TorchRL's planners, their ``optim_steps``): under a
             ``time_budget``, what the deadline allowed.
+        second_success (bool, optional): the tier's second success test on the final position
+            (:class:`~torchrl_grasp.benchmark.suite.SuccessTest`); ``None`` without one.
 
     Examples:
         >>> episode = Episode(success=False, plan_seconds=1.5, plans=1, model_calls=600,
@@ -106,6 +108,7 @@ class Episode:
     predicted_penalty: float | None = None
     dynamics_gap: float | None = None
     iterations: int = 0
+    second_success: bool | None = None
 
 
 def run_episode(
@@ -116,6 +119,7 @@ def run_episode(
     *,
     replan_every: int | None = None,
     view: StateView | PixelView | None = None,
+    second_test: Callable[[Tensor, Tensor], bool] | None = None,
 ) -> Episode:
     """Resets ``real_env`` to ``task``, plans to its goal and executes for ``horizon`` steps there.
 
@@ -130,6 +134,7 @@ def run_episode(
 
     ``view`` says what the planners see of the real env and where its position and goal are (see
     :mod:`torchrl_grasp.benchmark.views`); by default the state and goal, on the planner's model env.
+    ``second_test(final_position, goal)`` is a second success test, scored at the episode's end.
 
     Examples:
         >>> from torchrl.data import Bounded, Unbounded
@@ -204,6 +209,7 @@ def run_episode(
         predicted_penalty=predicted_penalty,
         dynamics_gap=dynamics_gap,
         iterations=iterations,
+        second_success=None if second_test is None else bool(second_test(final, goal)),
     )
 
 

@@ -69,7 +69,10 @@ def summarise(
     the first plans, ``None`` without an ensemble), ``median_dynamics_gap`` (how far the first plans'
     virtual states were from their rollout, in step lengths: :attr:`Episode.dynamics_gap
     <torchrl_grasp.benchmark.episodes.Episode>`; ``None`` for planners that return no plan),
-    ``iterations_per_plan`` (what a deadline allowed, under ``--budget``), plus ``extra``.
+    ``iterations_per_plan`` (what a deadline allowed, under ``--budget``),
+    ``second_success_rate`` and ``second_success_interval`` (the tier's second success test,
+    :attr:`Episode.second_success <torchrl_grasp.benchmark.episodes.Episode>`; ``None`` without
+    one), plus ``extra``.
 
     Examples:
         >>> episodes = [Episode(True, 2.0, 1, 600, 0.01, 0.03, 0.02),
@@ -89,6 +92,8 @@ def summarise(
         if success_threshold is None or any(e.predicted_distance is None for e in episodes)
         else sum(e.predicted_distance < success_threshold for e in episodes) / len(episodes)
     )
+    seconds = [e.second_success for e in episodes]
+    second = None if None in seconds else sum(seconds)
     return dict(
         env=env,
         horizon=horizon,
@@ -108,6 +113,8 @@ def summarise(
         median_plan_penalty=_median_of([e.predicted_penalty for e in episodes]),
         median_dynamics_gap=_median_of([e.dynamics_gap for e in episodes]),
         iterations_per_plan=sum(e.iterations for e in episodes) / plans,
+        second_success_rate=None if second is None else second / len(episodes),
+        second_success_interval=None if second is None else list(wilson_interval(second, len(episodes))),
         **extra,
     )
 
@@ -180,6 +187,7 @@ def markdown(records: Sequence[dict]) -> str:
                     continue
                 entries.append(_cell(r, bold=r is winners.get(h)))
             lines.append(f"| {h} | " + " | ".join(entries) + " |")
+        lines += _second_test_table(rows, planners, horizons)
         ensemble = any(r.get("median_plan_penalty") is not None for r in rows)
         gaps = any(r.get("median_dynamics_gap") is not None for r in rows)
         lines += ["", "Per plan: seconds / batched world-model calls / transitions evaluated; in the model: predicted "
@@ -207,6 +215,25 @@ def markdown(records: Sequence[dict]) -> str:
                     )
         lines.append("")
     return "\n".join(lines)
+
+
+def _second_test_table(rows: Sequence[dict], planners: Sequence[str], horizons: Sequence[int]) -> list[str]:
+    """The rows' success by the tier's second test (``second_test`` names it), a row per horizon;
+    nothing where the rows have none."""
+    named = [r for r in rows if r.get("second_success_rate") is not None]
+    if not named:
+        return []
+    lines = ["", f"Success by {named[0]['second_test']} [95% Wilson interval], at each episode's end:", ""]
+    lines += ["| H | " + " | ".join(planners) + " |", "|---:|" + "---|" * len(planners)]
+    cell = {(r["horizon"], r["planner"]): r for r in named}
+    for h in horizons:
+        entries = []
+        for p in planners:
+            r = cell.get((h, p))
+            low, high = (None, None) if r is None else r["second_success_interval"]
+            entries.append("" if r is None else f"{r['second_success_rate']:.0%} [{low:.0%}–{high:.0%}]")
+        lines.append(f"| {h} | " + " | ".join(entries) + " |")
+    return lines
 
 
 def _cell(record: dict, *, bold: bool = False) -> str:
