@@ -24,8 +24,8 @@ What it shows:
   - **DINO-WM**: the looser test that DINO-WM and the GRASP paper report (``eval_state`` of
     DINO-WM's ``pusht_wrapper.py``), on the final state: the distance between the
     ``[agent_x, agent_y, block_x, block_y]`` of the final and goal states under 20 px, and the
-    angle error under pi / 9 (20 degrees). The package has no function for it; it is the few
-    lines of :func:`dino_wm_success` below. Note that it counts the agent's position too.
+    angle error under pi / 9 (20 degrees): :func:`~torchrl_grasp.envs.pusht_coordinates.dino_wm_success`,
+    which the benchmark's Push-T tier reports too. Note that it counts the agent's position too.
 
 * it writes ``<out>/pusht.png``: the first task, one panel per planner, with the start and goal
   T, the T where the planner's plan left it, and the real paths of the agent and of the block.
@@ -68,22 +68,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from torchrl_grasp.envs.pusht_coordinates import angle_error, dino_wm_success
+
 PLANNER_NAMES = {"grasp": "GRASP", "gd": "GD", "cem": "CEM"}
 COLOURS = {"grasp": "#1f4e9c", "gd": "#2a9d4b", "cem": "#e07b00"}
 EXTRA_HINT = 'examples/pusht.py needs the pusht extra (gym-pusht): pip install -e ".[pusht]"'
-
-
-def angle_error(angle: float, goal_angle: float) -> float:
-    """``|angle - goal_angle|`` wrapped to ``[0, pi]``, radians."""
-    difference = abs(angle - goal_angle) % (2 * np.pi)
-    return float(min(difference, 2 * np.pi - difference))
-
-
-def dino_wm_success(state: np.ndarray, goal: np.ndarray) -> bool:
-    """DINO-WM's Push-T success on physical states ``[7]``: the agent and block positions ``[:4]``
-    within 20 px (one Euclidean norm over the four numbers) and the block angle within pi / 9."""
-    position = float(np.linalg.norm(state[:4] - goal[:4]))
-    return position < 20.0 and angle_error(state[4], goal[4]) < np.pi / 9
 
 
 def t_outline(pose: np.ndarray) -> np.ndarray:
@@ -208,7 +197,7 @@ def main(argv=None) -> dict:
     first_paths = {}
     began = time.perf_counter()
     for index, task in enumerate(tasks, 1):
-        start, goal = task.start, task.goal
+        goal = task.goal
         for name in args.planners:
 
             def factory(name=name):
@@ -224,7 +213,7 @@ def main(argv=None) -> dict:
                 "agent_px": float(np.linalg.norm(final[:2] - goal[:2])),
                 "coverage": coverage(final, goal),
                 "package": episode.success,
-                "dino_wm": dino_wm_success(final, goal),
+                "dino_wm": bool(dino_wm_success(final, goal)),
                 "model_distance": episode.predicted_distance,
                 "plan_seconds": episode.plan_seconds,
             }

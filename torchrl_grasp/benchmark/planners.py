@@ -42,8 +42,8 @@ PlannerFactory = Callable[..., object]
 # GRASP's state settings are in the plan's step length |g - s_0| / T, not in state units: Adam moves
 # the states 0.4 step lengths an iteration and the noise is 0.2 of one, which is the 0.01 and 0.005
 # tuned on the point masses (steps of about 0.025) and the method's 0.1 tuned on the pixel tier's
-# latent state (steps of about 0.24 at H=40): one rule for every scale, level with the per-tier
-# settings on every tier measured (docs/tuning.md, "Settings per scale"). STATE_UNITS are the
+# latent state (steps of about 0.24 at H=40): one rule for every scale, not separated from the
+# per-tier settings on any tier measured (docs/tuning.md, "Settings per scale"). STATE_UNITS are the
 # point masses' settings that the benchmark published until 2026-12-03.
 STEP_UNITS = dict(
     lr_states=None, state_step=AdamStates(0.4, unit="step"), state_noise_std=0.2, state_noise_unit="step"

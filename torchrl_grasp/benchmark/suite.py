@@ -21,7 +21,7 @@ from torchrl_grasp.dreamer.rssm import RSSMSize
 from torchrl_grasp.dreamer.training import PixelModelConfig, load_or_train_pixel_model
 from torchrl_grasp.envs import make_env
 from torchrl_grasp.envs.goal_env import EnvLayout
-from torchrl_grasp.envs.pusht_coordinates import dino_wm_success
+from torchrl_grasp.envs.pusht_coordinates import dino_wm_success, physical_state
 from torchrl_grasp.world_models.learned import (
     PUSHT_MODEL,
     ModelConfig,
@@ -49,7 +49,8 @@ class SuccessTest(NamedTuple):
 
 
 def _dino_wm_test(final: Tensor, goal: Tensor) -> bool:
-    return bool(dino_wm_success(final.double().numpy(), goal.double().numpy()))
+    """DINO-WM's Push-T test on the normalised states the planners see."""
+    return bool(dino_wm_success(physical_state(final.double().numpy()), physical_state(goal.double().numpy())))
 
 
 @dataclass(frozen=True)
