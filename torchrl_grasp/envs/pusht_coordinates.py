@@ -118,7 +118,6 @@ def physical_state(normalized: np.ndarray) -> np.ndarray:
     )
 
 
-
 # DINO-WM's Push-T success test (Zhou et al., 2024; the one GRASP's paper reports): the agent's and
 # the block's positions together within 20 pixels of the goal's, and the block's angle within pi / 9.
 DINO_WM_POSITION_PX = 20.0
