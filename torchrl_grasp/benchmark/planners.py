@@ -176,8 +176,8 @@ def make_planner(
     ``time_budget``, they plan until that many seconds of ``clock`` are spent (``status ==
     "deadline"``), up to ``DEADLINE_STEPS_FACTOR`` times their published iterations (or
     ``optim_steps``); TorchRL's planner has no deadline and raises a ``ValueError``.
-    ``overrides`` replaces settings (a penalty weight), and an
-    ablation's change (``ABLATIONS``) replaces both. The
+    ``overrides`` replaces settings (the benchmark passes a penalty weight), and an ablation's
+    change (``ABLATIONS``) replaces both those and the published ones. The
     package's planners draw from a generator on ``env``'s device seeded with ``seed``; TorchRL's from the global RNG,
     which is seeded with ``seed`` here.
 

@@ -277,8 +277,8 @@ class GRASPPlanner(GoalPlanner):
         plan, warm_started = self._initial_plan(context)
         actions, virtual = plan["actions"], plan["virtual_states"]
         leaves = [virtual.get(key) for key in context.problem.state_keys]  # the optimiser's, read once
-        adam_in_steps = isinstance(self.state_step, AdamStates) and self.state_step.unit == "step"
-        lengths = step_lengths(context, leaves) if adam_in_steps or self.state_noise_unit == "step" else None
+        in_steps = self.state_step.needs_step_lengths or self.state_noise_unit == "step"
+        lengths = step_lengths(context, leaves) if in_steps else None
         optimizer = self.optimizer(plan, lengths)
         noise_scales = lengths if self.state_noise_unit == "step" else None
         history = actions.new_full(

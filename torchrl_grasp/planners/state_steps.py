@@ -56,6 +56,11 @@ class AdamStates:
         if self.unit not in ("state", "step"):
             raise ValueError(f"AdamStates: unit must be 'state' or 'step', got {self.unit!r}.")
 
+    @property
+    def needs_step_lengths(self) -> bool:
+        """Whether :func:`plan_optimizers` needs the plan's step lengths (``unit="step"``)."""
+        return self.unit == "step"
+
     def param_groups(self, leaves: Sequence[Tensor]) -> list[dict]:
         """Adam's parameter groups for the states' ``leaves`` ``[N, T, *F_k]``."""
         return [{"params": list(leaves), "lr": self.lr}]
@@ -92,6 +97,9 @@ class NewtonStates:
         if not (0 < self.damping <= 1):
             raise ValueError(f"NewtonStates: damping must be in (0, 1], got {self.damping!r}.")
 
+    #: Newton steps are in the states' own units already: no step lengths.
+    needs_step_lengths = False
+
     def param_groups(self, leaves: Sequence[Tensor]) -> list[dict]:
         """SGD's parameter groups for the states' ``leaves`` ``[N, T, *F_k]``: one per key, at its rate."""
         return [{"params": [leaf], "lr": self.damping * leaf[0, 0].numel() / 2} for leaf in leaves]
@@ -126,7 +134,7 @@ def plan_optimizers(
             torch.optim.Adam([action_group], fused=fused),
         ]
     optimizer = torch.optim.Adam([*state_step.param_groups(leaves), action_group], fused=fused)
-    if state_step.unit == "step":
+    if state_step.needs_step_lengths:
         if step_lengths is None:
             raise ValueError("AdamStates(unit='step') needs the plan's step_lengths.")
         scale_updates(optimizer, leaves, step_lengths)
