@@ -145,12 +145,11 @@ def test_a_tier_whose_package_is_missing_names_the_extra_before_training(tmp_pat
     assert not (tmp_path / "cache").exists()
 
 
-def test_quick_pixel_tier_plans_in_the_latent_space_and_is_judged_in_the_real_env(tmp_path, monkeypatch):
+@pytest.mark.parametrize("tier", ["walldoor-pixels", "walldoor-pixels-position"])
+def test_quick_pixel_tier_plans_in_the_latent_space_and_is_judged_in_the_real_env(tier, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
-    records = main(["--quick", "--env", "walldoor-pixels", "--threads", "1", "--out", str(tmp_path / "out")])
-    assert [(r["env"], r["planner"]) for r in records] == [
-        ("walldoor-pixels", "grasp"), ("walldoor-pixels", "gd"), ("walldoor-pixels", "cem")
-    ]
+    records = main(["--quick", "--env", tier, "--threads", "1", "--out", str(tmp_path / "out")])
+    assert [(r["env"], r["planner"]) for r in records] == [(tier, "grasp"), (tier, "gd"), (tier, "cem")]
     for record in records:
         assert record["episodes"] == 2 and 0.0 <= record["success_rate"] <= 1.0
         # Distances in the report are positions (read off the decoded latent), in the arena's units.

@@ -17,6 +17,7 @@ from torchrl_grasp.benchmark.episodes import Task
 from torchrl_grasp.benchmark.maze_tasks import MazeTasks
 from torchrl_grasp.benchmark.seeded_tasks import seeded_task
 from torchrl_grasp.benchmark.views import PixelView, StateView
+from torchrl_grasp.dreamer.readout import ReadoutConfig, load_or_fit_position_readout
 from torchrl_grasp.dreamer.rssm import RSSMSize
 from torchrl_grasp.dreamer.training import PixelModelConfig, load_or_train_pixel_model
 from torchrl_grasp.envs import make_env
@@ -73,6 +74,9 @@ class BenchmarkEnv:
             (``"gymnasium_robotics"``), and the extra that installs it. Defaults to ``None``.
         second_test (SuccessTest, optional): a success test reported beside the real env's own
             (Push-T: DINO-WM's, the one GRASP's paper reports). Defaults to ``None``.
+        position_readout (ReadoutConfig, optional): with a pixel model, the planners reach for the
+            goal image's position, read off their imagined latents by a readout fitted this way
+            (:mod:`torchrl_grasp.dreamer.readout`), instead of for its latent. Defaults to ``None``.
 
     Examples:
         >>> walldoor = SUITE["walldoor"]
@@ -94,12 +98,17 @@ class BenchmarkEnv:
     success_radius: float | None = None
     package: tuple[str, str] | None = None
     second_test: SuccessTest | None = None
+    position_readout: ReadoutConfig | None = None
 
     def load_view(self, *, progress: bool = True) -> StateView | PixelView:
         """The tier's world model, loaded from the cache or trained, as its planners see it."""
         self.register()
         if self.pixel_model is not None:
-            return PixelView(load_or_train_pixel_model(self.pixel_model, progress=progress))
+            pixel_model = load_or_train_pixel_model(self.pixel_model, progress=progress)
+            readout = None
+            if self.position_readout is not None:
+                readout = load_or_fit_position_readout(pixel_model, self.position_readout, progress=progress)
+            return PixelView(pixel_model, readout)
         return StateView.of(load_or_train(self.model, progress=progress))
 
     def with_ensemble(self, members: int) -> BenchmarkEnv:
@@ -216,6 +225,11 @@ SUITE = {
         pixel_model=PixelModelConfig(env_kwargs=POINT_MASS_KWARGS),
     ),
 }
+# The same model and tasks, the goal given as the goal image's position: the planners reach for
+# it through a readout of their imagined latents, fitted to the model's own decoded images.
+SUITE["walldoor-pixels-position"] = replace(
+    SUITE["walldoor-pixels"], name="walldoor-pixels-position", position_readout=ReadoutConfig()
+)
 
 # Any gymnasium goal env through the generic path (torchrl_grasp.envs.goal_env): MuJoCo's
 # PointMaze at an action repeat of 2, success by the env's own test (within 0.45 of the goal),
@@ -256,6 +270,8 @@ QUICK_PIXEL_MODEL = PixelModelConfig(
     window=8,
 )
 
+QUICK_READOUT = ReadoutConfig(episodes=16, episode_steps=24, hidden=32, train_steps=50, batch_size=64)
+
 
 def quick(env: BenchmarkEnv) -> BenchmarkEnv:
     """The same env with a world model small enough to train in seconds (for ``--quick``).
@@ -268,5 +284,6 @@ def quick(env: BenchmarkEnv) -> BenchmarkEnv:
         True
     """
     if env.pixel_model is not None:
-        return replace(env, pixel_model=QUICK_PIXEL_MODEL)
+        readout = None if env.position_readout is None else QUICK_READOUT
+        return replace(env, pixel_model=QUICK_PIXEL_MODEL, position_readout=readout)
     return replace(env, model=quick_model(env.model))

@@ -17,6 +17,7 @@ from torch import Tensor
 from torchrl.envs.model_based import ModelBasedEnvBase
 
 from torchrl_grasp.dreamer.planning import LatentPlanning
+from torchrl_grasp.dreamer.readout import FittedReadout
 from torchrl_grasp.dreamer.training import PixelWorldModel
 from torchrl_grasp.world_models.learned import DISAGREEMENT_KEY, LearnedWorldModel
 from torchrl_grasp.world_models.step import WorldModelStep
@@ -141,6 +142,8 @@ class PixelView:
 
     Args:
         pixel_model (PixelWorldModel): the tier's model.
+        readout (FittedReadout, optional): plan to the goal image's position, read off each
+            imagined latent by this readout, instead of to its latent. Defaults to ``None``.
 
     Examples:
         >>> import tempfile
@@ -157,16 +160,21 @@ class PixelView:
         torch.Size([2])
     """
 
-    success_radius_in_model_units = False  # latent distances are not positions
-
-    def __init__(self, pixel_model: PixelWorldModel):
-        self.planning = LatentPlanning(pixel_model)
+    def __init__(self, pixel_model: PixelWorldModel, readout: FittedReadout | None = None):
+        self.planning = LatentPlanning(pixel_model, readout=None if readout is None else readout.readout)
         self.render = pixel_model.renderer
         self.env: ModelBasedEnvBase = self.planning.goal_env()
+        # A latent distance is not a position; the readout's distance to the goal position is.
+        self.success_radius_in_model_units = readout is not None
         self.description = (
             f"pixel world model {'loaded from' if pixel_model.from_cache else 'trained to'} {pixel_model.path}\n"
             f"{pixel_model.report}"
         )
+        if readout is not None:
+            self.description += (
+                f"\nthe goal is the goal image's position; {readout} "
+                f"({'loaded from' if readout.from_cache else 'fitted to'} {readout.path})"
+            )
 
     def to(self, device: torch.device | str) -> PixelView:
         """This view, which plans on the CPU only (its latent filter runs there): ``device`` must be the CPU."""
@@ -182,11 +190,11 @@ class PixelView:
         The latent is filtered recurrently, as :class:`~torchrl_grasp.dreamer.LatentMPC` does: from
         the ``previous`` planner input and the ``action`` taken since (from the zero latent at an
         episode's start, ``previous=None``). The goal image is encoded once per goal
-        (:meth:`~torchrl_grasp.dreamer.planning.LatentPlanning.goal_latent` keeps it).
+        (:meth:`~torchrl_grasp.dreamer.planning.LatentPlanning.goal` keeps it).
         """
         latent = None if previous is None else previous.select("state", "belief")
         latent = self.planning.latent_filter.observe(self.render(tensordict["observation"]), action, latent)
-        return self.planning.planner_input(latent, self.planning.goal_latent(self.render(tensordict["goal"])))
+        return self.planning.planner_input(latent, self.planning.goal(self.render(tensordict["goal"])))
 
     def position(self, tensordict: TensorDictBase) -> Tensor:
         """The real env's position in ``tensordict`` (the real state; the planners never see it)."""

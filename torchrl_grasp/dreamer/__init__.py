@@ -3,6 +3,7 @@
 from torchrl_grasp.dreamer.data import PixelEpisodes, distance_reward
 from torchrl_grasp.dreamer.latent import LatentFilter
 from torchrl_grasp.dreamer.pixels import PointMassPixels
+from torchrl_grasp.dreamer.readout import PositionReadout, ReadoutConfig, load_or_fit_position_readout
 from torchrl_grasp.dreamer.rssm import RSSMSize, RSSMWorldModel
 from torchrl_grasp.dreamer.training import (
     PixelModelConfig,
@@ -19,9 +20,12 @@ __all__ = [
     "PixelModelReport",
     "PixelWorldModel",
     "PointMassPixels",
+    "PositionReadout",
     "RSSMSize",
     "RSSMWorldModel",
+    "ReadoutConfig",
     "distance_reward",
     "fit_pixel_model",
+    "load_or_fit_position_readout",
     "load_or_train_pixel_model",
 ]

@@ -15,13 +15,15 @@ from collections.abc import Sequence
 
 import torch
 from tensordict import TensorDict, TensorDictBase
-from tensordict.nn import TensorDictModuleBase
+from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from torch import Tensor
 from torchrl.data import Composite, Unbounded
 from torchrl.envs import Compose, StepCounter, TensorDictPrimer, Transform, TransformedEnv, UnaryTransform
 from torchrl.envs.model_based.dreamer import DreamerEnv
 
 from torchrl_grasp.dreamer.latent import LatentFilter
+from torchrl_grasp.dreamer.readout import PositionReadout, PositionStep
+from torchrl_grasp.dreamer.rssm import PriorMeanStep
 from torchrl_grasp.dreamer.training import PixelWorldModel
 from torchrl_grasp.envs import make_env
 from torchrl_grasp.policies import RecedingHorizonPolicy
@@ -63,10 +65,16 @@ class LatentPlanning:
         pixel_model (PixelWorldModel): the trained model.
 
     Keyword Args:
-        goal_keys (sequence of str): the latent keys a goal constrains. Defaults to
+        goal_keys (sequence of str): the latent keys a latent goal constrains. Defaults to
             ``("state", "belief")``: the whole latent.
         settle_steps (int): filter steps that turn a goal image into a latent
             (see :meth:`LatentFilter.encode`). Defaults to ``3``.
+        readout (PositionReadout, optional): plan to the goal image's *position* instead of its
+            latent: the model env gains a ``"position"`` state (the readout of each imagined
+            latent, :class:`~torchrl_grasp.dreamer.readout.PositionStep`), and a goal is
+            ``{"position": [x, y]}``, read off the goal image
+            (:meth:`~torchrl_grasp.dreamer.PointMassPixels.locate`, exact on rendered images).
+            Defaults to ``None``: the latent goal.
 
     Examples:
         >>> import tempfile
@@ -76,11 +84,21 @@ class LatentPlanning:
         >>> pixel_model = load_or_train_pixel_model(tiny, cache_directory=Path(tempfile.mkdtemp()), progress=False)
         >>> planning = LatentPlanning(pixel_model, goal_keys=["state"])
         >>> images = pixel_model.renderer(torch.tensor([[-0.5, 0.0], [0.5, 0.0]]))
-        >>> problem = planning.planner_input(planning.latent_filter.observe(images[0]), planning.goal_latent(images[1]))
+        >>> problem = planning.planner_input(planning.latent_filter.observe(images[0]), planning.goal(images[1]))
         >>> sorted(map(str, problem.keys(True, True)))
         ["('goal', 'state')", 'belief', 'state']
         >>> planning.predicted_positions(problem, torch.zeros(5, 2)).shape  # where the model imagines the point, start and 5 steps
         torch.Size([6, 2])
+
+        With a readout, the goal is where the goal image shows the point:
+
+        >>> from torchrl_grasp.dreamer.readout import PositionReadout
+        >>> by_position = LatentPlanning(pixel_model, readout=PositionReadout(pixel_model.model.size, hidden=16))
+        >>> problem = by_position.planner_input(by_position.latent_filter.observe(images[0]), by_position.goal(images[1]))
+        >>> sorted(map(str, problem.keys(True, True))), problem["goal", "position"].round(decimals=3)
+        (["('goal', 'position')", 'belief', 'position', 'state'], tensor([0.5000, -0.0000]))
+        >>> sorted(map(str, by_position.goal_env().state_spec.keys()))
+        ['belief', 'goal', 'position', 'state']
     """
 
     def __init__(
@@ -89,40 +107,59 @@ class LatentPlanning:
         *,
         goal_keys: Sequence[str] = ("state", "belief"),
         settle_steps: int = 3,
+        readout: PositionReadout | None = None,
     ):
         self.pixel_model = pixel_model
         self.model = pixel_model.model
         self.latent_filter = LatentFilter(self.model)
         self.goal_keys = tuple(goal_keys)
         self.settle_steps = settle_steps
+        self.readout = readout
         self.action_spec = self.model.action_spec
         self.step = WorldModelStep(self.model.transition_module(), ["state", "belief"], "action")
-        self._goal: tuple[Tensor, TensorDict] | None = None  # (goal images, their latent): a memo
+        self._goal: tuple[Tensor, TensorDict] | None = None  # (goal images, their goal): a memo
 
     def goal_env(self) -> TransitionModelEnv:
-        """The model env for goal images: the latent transition; reward minus the distance to ``"goal"``."""
-        return TransitionModelEnv(
-            self.model.transition_module(), self.model.latent_spec(), self.action_spec, goal_key="goal"
+        """The model env for goal images: the latent transition (and the readout's ``"position"``
+        with a readout); reward minus the distance to ``"goal"``."""
+        if self.readout is None:
+            return TransitionModelEnv(
+                self.model.transition_module(), self.model.latent_spec(), self.action_spec, goal_key="goal"
+            )
+        keys = ["state", "belief", "position"]
+        step = TensorDictModule(
+            PositionStep(PriorMeanStep(self.model.prior), self.readout), in_keys=[*keys, "action"], out_keys=keys
         )
+        spec = self.model.latent_spec()
+        spec["position"] = Unbounded(2)
+        return TransitionModelEnv(step, spec, self.action_spec, goal_key="goal")
 
     def reward_env(self) -> DreamerEnv:
         """TorchRL's ``DreamerEnv`` with the learned reward (see :meth:`RSSMWorldModel.dreamer_env`)."""
         return self.model.dreamer_env()
 
-    def goal_latent(self, goal_pixels: Tensor) -> TensorDict:
-        """The latent goal of goal images ``[*B, 3, 64, 64]``, restricted to ``goal_keys``.
+    def goal(self, goal_pixels: Tensor) -> TensorDict:
+        """The goal of goal images ``[*B, 3, 64, 64]``: their latent restricted to ``goal_keys``,
+        or with a readout the point's position in them, ``{"position": [*B, 2]}``.
 
-        The last images' latent is kept, so a policy that sees the same goal at every step encodes
+        The last images' goal is kept, so a policy that sees the same goal at every step encodes
         it once per goal, not once per step.
         """
         if self._goal is None or not torch.equal(self._goal[0], goal_pixels):
-            latent = self.latent_filter.encode(goal_pixels, self.settle_steps).select(*self.goal_keys)
-            self._goal = (goal_pixels.clone(), latent)
+            if self.readout is None:
+                goal = self.latent_filter.encode(goal_pixels, self.settle_steps).select(*self.goal_keys)
+            else:
+                located = self.pixel_model.renderer.locate(goal_pixels)
+                goal = TensorDict(position=located, batch_size=located.shape[:-1])
+            self._goal = (goal_pixels.clone(), goal)
         return self._goal[1]
 
     def planner_input(self, latent: TensorDictBase, goal: TensorDictBase | None = None) -> TensorDict:
-        """``{state, belief}`` of ``latent``, and ``"goal"`` (a :meth:`goal_latent`) when given."""
+        """``{state, belief}`` of ``latent`` (and its readout's ``"position"``), and ``"goal"`` (a :meth:`goal`) when given."""
         out = latent.select("state", "belief").clone()
+        if self.readout is not None:
+            with torch.no_grad():
+                out.set("position", self.readout(out["state"], out["belief"]))
         if goal is not None:
             out.set("goal", goal)
         return out
@@ -236,7 +273,7 @@ class LatentMPC(TensorDictModuleBase):
         )
         last_action = tensordict.get(self.latent_keys["action"])
         latent = self.planning.latent_filter.observe(tensordict["pixels"], last_action, previous)
-        goal = self.planning.goal_latent(tensordict["goal_pixels"]) if self.by_goal else None
+        goal = self.planning.goal(tensordict["goal_pixels"]) if self.by_goal else None
         problem = self.planning.planner_input(latent, goal)
         if self.carried:
             problem.update(tensordict.select(*self.carried, "is_init", strict=False))
