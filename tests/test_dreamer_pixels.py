@@ -284,3 +284,18 @@ def test_grasp_reaches_a_goal_position_read_off_the_imagined_latents(tmp_path):
     reached = step.rollout(begin, result.actions[None]).states[2][0, -1]
     assert float((reached - goal).norm()) < 0.25 * float((zero - goal).norm()), (reached, goal, zero)
     assert float(result.goal_distance) == pytest.approx(float((reached - goal).norm()), abs=1e-5)
+
+
+def test_final_lr_decays_the_learning_rate_and_leaves_the_constant_recipe_alone():
+    """A cosine from lr to lr is the constant recipe, step for step; to a lower final_lr it trains
+    differently (and its cache name differs; a constant recipe's name is the one cached before)."""
+    from torchrl_grasp.world_models.cache import config_hash
+
+    short = replace(QUICK_PIXEL_MODEL, train_steps=4)
+    constant, _ = fit_pixel_model(short, progress=False)
+    flat_cosine, _ = fit_pixel_model(replace(short, final_lr=short.lr), progress=False)
+    decayed, _ = fit_pixel_model(replace(short, final_lr=1e-5), progress=False)
+    for name, value in constant.state_dict().items():
+        torch.testing.assert_close(flat_cosine.state_dict()[name], value)
+    assert any(not torch.allclose(decayed.state_dict()[n], v) for n, v in constant.state_dict().items())
+    assert config_hash(replace(short, final_lr=1e-5), 3) != config_hash(short, 3)

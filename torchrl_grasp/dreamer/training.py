@@ -47,6 +47,9 @@ class PixelModelConfig:
         batch_size (int): windows per step. Defaults to ``8``.
         window (int): steps per window. Defaults to ``12``.
         lr (float): Adam's learning rate. Defaults to ``3e-3``.
+        final_lr (float): with it, the learning rate decays from ``lr`` to this by a cosine over
+            the training. Defaults to ``None``: constant (which keeps the names of models cached
+            before the option).
         free_nats (float): KL free nats of ``DreamerModelLoss``. Defaults to ``1.0``.
         kl_weight (float): the KL term's weight (``lambda_kl``). Defaults to ``0.1``: the point
             is a few dozen pixels of a 64 x 64 image, and at weight 1 the KL cost of encoding
@@ -78,6 +81,7 @@ class PixelModelConfig:
     batch_size: int = 8
     window: int = 12
     lr: float = 3e-3
+    final_lr: float | None = None
     free_nats: float = 1.0
     kl_weight: float = 0.1
     overshooting_steps: int | None = None
@@ -211,6 +215,9 @@ def train_pixel_model(
     render = config.renderer()
     loss_module = DreamerModelLoss(model.training_module(), lambda_kl=config.kl_weight, free_nats=config.free_nats)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    schedule = None
+    if config.final_lr is not None:
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.train_steps, eta_min=config.final_lr)
     dims = (config.size.state_dim, config.size.belief_dim)
     bar = tqdm(range(config.train_steps), desc="pixel world model", disable=not progress, mininterval=2.0)
     for _ in bar:
@@ -227,6 +234,8 @@ def train_pixel_model(
         total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
         optimizer.step()
+        if schedule is not None:
+            schedule.step()
         bar.set_postfix(
             reco=f"{losses['loss_model_reco'].item():.1f}",
             kl=f"{losses['loss_model_kl'].item():.2f}",
