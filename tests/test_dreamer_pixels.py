@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,9 +30,11 @@ from torchrl_grasp.dreamer.readout import (
     load_or_fit_position_readout,
     readout_targets,
 )
-from torchrl_grasp.dreamer.training import validate_pixel_model
+from torchrl_grasp.dreamer.training import open_loop_position_distances, validate_pixel_model
 from torchrl_grasp.envs import WallDoorEnv
 from torchrl_grasp.world_models import WorldModelStep
+
+PIXEL_MODEL_ERROR = Path(__file__).resolve().parents[1] / "benchmarks" / "pixel_model_error.py"
 
 
 @pytest.fixture(scope="module")
@@ -299,3 +302,25 @@ def test_final_lr_decays_the_learning_rate_and_leaves_the_constant_recipe_alone(
         torch.testing.assert_close(flat_cosine.state_dict()[name], value)
     assert any(not torch.allclose(decayed.state_dict()[n], v) for n, v in constant.state_dict().items())
     assert config_hash(replace(short, final_lr=1e-5), 3) != config_hash(short, 3)
+
+
+def test_the_pixel_model_error_script_reports_the_rollout_distances_the_model_report_averages(tmp_path, monkeypatch):
+    """``benchmarks/pixel_model_error.py`` prints mean / median / share within 0.1 of the same
+    per-episode distances whose mean ``validate_pixel_model`` reports."""
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path))
+    spec = importlib.util.spec_from_file_location("pixel_model_error", PIXEL_MODEL_ERROR)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    table = script.main(["--tiny", "--recipes", "plain", "--episodes", "6", "--horizons", "5", "10", "--steps", "20"])
+    config = script.tiny(script.RECIPES["plain"])
+    loaded = load_or_train_pixel_model(config, progress=False)
+    assert loaded.from_cache  # the script trained and cached this very model
+    held_out = script.held_out_episodes(config, 6, 20)
+    distances = open_loop_position_distances(loaded.model, held_out, config, horizons=(5, 10))
+    report = validate_pixel_model(loaded.model, held_out, config, horizons=(5, 10))
+    row = next(line for line in table.splitlines() if line.startswith("| plain | 0 |"))
+    for steps, cell in zip((5, 10), row.strip("|").split("|")[2:]):
+        mean, median, share = (float(value.strip(" %")) for value in cell.split("/"))
+        assert mean == pytest.approx(report.open_loop_position_error[steps], abs=5e-4)
+        assert median == pytest.approx(float(distances[steps].median()), abs=5e-4)
+        assert share == pytest.approx(100 * float((distances[steps] < 0.1).float().mean()), abs=0.5)
