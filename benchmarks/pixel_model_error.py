@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import torch
 
-from torchrl_grasp.benchmark.suite import OVERSHOOTING_PIXEL_MODEL, QUICK_PIXEL_MODEL, SUITE
+from torchrl_grasp.benchmark.suite import PIXEL_MODEL_RECIPES, quick_pixel_model
 from torchrl_grasp.dreamer.data import PixelEpisodes
 from torchrl_grasp.dreamer.training import (
     PixelModelConfig,
@@ -26,19 +26,8 @@ from torchrl_grasp.dreamer.training import (
     open_loop_position_distances,
 )
 
-RECIPES = {
-    "plain": SUITE["walldoor-pixels"].pixel_model,
-    "overshooting": OVERSHOOTING_PIXEL_MODEL,
-    "overshooting-decay": replace(OVERSHOOTING_PIXEL_MODEL, final_lr=1e-4),
-}
+RECIPES = PIXEL_MODEL_RECIPES
 RADIUS = 0.1
-
-
-def tiny(config: PixelModelConfig) -> PixelModelConfig:
-    """The recipe on the quick benchmark's tiny model and data (seconds to train)."""
-    quick = {name: getattr(QUICK_PIXEL_MODEL, name) for name in ("size", "episodes", "episode_steps", "train_steps")}
-    overshooting = config.overshooting_steps and QUICK_PIXEL_MODEL.window - 1
-    return replace(config, **quick, batch_size=2, window=QUICK_PIXEL_MODEL.window, overshooting_steps=overshooting)
 
 
 def held_out_episodes(config: PixelModelConfig, episodes: int, steps: int) -> PixelEpisodes:
@@ -63,7 +52,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--steps", type=int, default=90, help="steps per held-out episode")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--tiny", action="store_true", help="tiny models and data: the script's test")
+    parser.add_argument(
+        "--quick", action="store_true", help="the quick benchmark's tiny models and data: the script's test"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -77,8 +68,8 @@ def main(argv: list[str] | None = None) -> str:
     for name in args.recipes:
         for seed in args.seeds:
             config = replace(RECIPES[name], seed=seed)
-            if args.tiny:
-                config = tiny(config)
+            if args.quick:
+                config = quick_pixel_model(config)
             held_out = held_out_episodes(config, args.episodes, args.steps)
             row = error_row(config, held_out, horizons)
             cells = [f"{m:.3f} / {md:.3f} / {share:.0%}" for m, md, share in (row[steps] for steps in horizons)]

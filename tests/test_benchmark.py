@@ -11,6 +11,8 @@ import torch
 from torchrl_grasp.benchmark import __main__ as benchmark_main
 from torchrl_grasp.benchmark.__main__ import main
 from torchrl_grasp.benchmark.planners import make_planner
+from torchrl_grasp.benchmark.suite import PIXEL_MODEL_RECIPES, SUITE, quick_pixel_model
+from torchrl_grasp.dreamer import load_or_train_pixel_model
 
 RECORD_KEYS = {"env", "horizon", "planner", "episodes", "success_rate", "median_time_to_success_s"}
 
@@ -156,6 +158,17 @@ def test_quick_pixel_tier_plans_in_the_latent_space_and_is_judged_in_the_real_en
         assert 0.0 <= record["median_final_distance"] < 3.0 and 0.0 <= record["median_model_error"] < 3.0
         assert record["model_calls_per_plan"] > 0
     assert (tmp_path / "out" / "results.png").exists()
+
+
+def test_pixel_model_flag_plans_on_that_recipes_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHRL_GRASP_CACHE", str(tmp_path / "cache"))
+    args = ["--quick", "--env", "walldoor-pixels", "--planners", "cem", "--threads", "1", "--out", str(tmp_path / "out")]
+    main([*args, "--pixel-model", "overshooting"])
+    overshooting = quick_pixel_model(PIXEL_MODEL_RECIPES["overshooting"])
+    assert overshooting.overshooting_steps and overshooting != quick_pixel_model(SUITE["walldoor-pixels"].pixel_model)
+    # The run trained and cached the overshooting recipe's model, and no other.
+    assert load_or_train_pixel_model(overshooting, progress=False).from_cache
+    assert len(list((tmp_path / "cache").rglob("pixels-*.pt"))) == 1
 
 
 def test_quick_benchmark_with_an_ensemble_penalises_its_disagreement(tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from torchrl.data import Bounded
 from torchrl.modules.planners import CEMPlanner
 
 from torchrl_grasp import GRASPPlanner
-from torchrl_grasp.benchmark.suite import QUICK_PIXEL_MODEL
+from torchrl_grasp.benchmark.suite import QUICK_PIXEL_MODEL, quick_pixel_model
 from torchrl_grasp.dreamer import (
     LatentFilter,
     PixelEpisodes,
@@ -311,8 +311,8 @@ def test_the_pixel_model_error_script_reports_the_rollout_distances_the_model_re
     spec = importlib.util.spec_from_file_location("pixel_model_error", PIXEL_MODEL_ERROR)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    table = script.main(["--tiny", "--recipes", "plain", "--episodes", "6", "--horizons", "5", "10", "--steps", "20"])
-    config = script.tiny(script.RECIPES["plain"])
+    table = script.main(["--quick", "--recipes", "plain", "--episodes", "6", "--horizons", "5", "10", "--steps", "20"])
+    config = quick_pixel_model(script.RECIPES["plain"])
     loaded = load_or_train_pixel_model(config, progress=False)
     assert loaded.from_cache  # the script trained and cached this very model
     held_out = script.held_out_episodes(config, 6, 20)

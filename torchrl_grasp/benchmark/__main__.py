@@ -37,7 +37,7 @@ from torchrl_grasp.benchmark.planners import (
     SETTINGS,
     make_planner,
 )
-from torchrl_grasp.benchmark.suite import SUITE, quick
+from torchrl_grasp.benchmark.suite import PIXEL_MODEL_RECIPES, SUITE, quick
 
 DESCRIPTION = (
     "Success rate and time to success against the horizon, per planner. For each env and horizon H it "
@@ -102,6 +102,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--model-seed", type=non_negative_int, default=None, metavar="SEED",
         help="train (or load) each tier's world model from this seed instead of its own (0): another "
         "training of the same recipe",
+    )
+    parser.add_argument(
+        "--pixel-model", choices=sorted(PIXEL_MODEL_RECIPES), default=None,
+        help="the pixel tiers' world model recipe instead of each tier's own (walldoor-pixels: plain, "
+        "walldoor-pixels-position: overshooting); the state tiers keep theirs",
     )
     parser.add_argument("--out", type=output_folder, default=Path("benchmark-results"), help="where the results go")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch threads; unset: torch's own choice")
@@ -211,6 +216,8 @@ def run(args: argparse.Namespace, command: str = "python -m torchrl_grasp.benchm
     records = []
     for env_name in args.env:
         bench_env = SUITE[env_name] if args.ensemble is None else SUITE[env_name].with_ensemble(args.ensemble)
+        if args.pixel_model is not None:
+            bench_env = bench_env.with_pixel_model(PIXEL_MODEL_RECIPES[args.pixel_model])
         bench_env = quick(bench_env) if args.quick else bench_env
         bench_env = bench_env if args.model_seed is None else bench_env.with_model_seed(args.model_seed)
         view = bench_env.load_view().to(args.device)
