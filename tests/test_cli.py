@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_FLAGS = ["--horizon", "--tasks", "--seed", "--plan-seconds", "--out", "--threads", "--quick"]
 BENCHMARK_FLAGS = [
     "--env", "--horizons", "--planners", "--episodes", "--budget", "--mode", "--replan-every",
-    "--ensemble", "--penalty-weights", "--seed", "--model-seed", "--out", "--threads", "--device", "--quick",
+    "--ensemble", "--penalty-weights", "--seed", "--model-seed", "--pixel-model", "--out", "--threads", "--device", "--quick",
 ]
 
 
