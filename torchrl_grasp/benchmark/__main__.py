@@ -106,7 +106,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument(
         "--pixel-model", choices=sorted(PIXEL_MODEL_RECIPES), default=None,
         help="the pixel tiers' world model recipe instead of each tier's own (walldoor-pixels: plain, "
-        "walldoor-pixels-position: overshooting); the state tiers keep theirs",
+        "walldoor-pixels-position: overshooting-decay); the state tiers keep theirs",
     )
     parser.add_argument("--out", type=output_folder, default=Path("benchmark-results"), help="where the results go")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch threads; unset: torch's own choice")
