@@ -9,6 +9,7 @@ steps: the mean and median distance to the true position, and the share within t
 success radius (0.1). ``tests/test_dreamer_pixels.py`` runs it on a tiny model.
 
     python benchmarks/pixel_model_error.py --recipes plain overshooting overshooting-decay --seeds 0 1
+    python benchmarks/pixel_model_error.py --recipes overshooting-decay --max-hold-steps 10 30 90
 """
 
 from __future__ import annotations
@@ -30,9 +31,13 @@ RECIPES = PIXEL_MODEL_RECIPES
 RADIUS = 0.1
 
 
-def held_out_episodes(config: PixelModelConfig, episodes: int, steps: int) -> PixelEpisodes:
-    """Random held-action episodes of the recipe's task, drawn from a seed no training uses."""
-    return PixelEpisodes.collect(config.task(), episodes, steps, generator=torch.Generator().manual_seed(2026))
+def held_out_episodes(config: PixelModelConfig, episodes: int, steps: int, max_hold_steps: int = 10) -> PixelEpisodes:
+    """Random held-action episodes of the recipe's task, drawn from a seed no training uses; each
+    action is held 1 to ``max_hold_steps`` steps (10, the training data's; longer holds drive the
+    point farther and straighter, as plans do)."""
+    return PixelEpisodes.collect(
+        config.task(), episodes, steps, max_hold_steps=max_hold_steps, generator=torch.Generator().manual_seed(2026)
+    )
 
 
 def error_row(config: PixelModelConfig, held_out: PixelEpisodes, horizons: tuple[int, ...]) -> dict[int, tuple]:
@@ -51,6 +56,10 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--horizons", nargs="+", type=int, default=[10, 20, 40, 60, 80])
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--steps", type=int, default=90, help="steps per held-out episode")
+    parser.add_argument(
+        "--max-hold-steps", nargs="+", type=int, default=[10],
+        help="held-out actions are held 1 to this many steps (a row each; the training data's: 10)",
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
         "--quick", action="store_true", help="the quick benchmark's tiny models and data: the script's test"
@@ -62,18 +71,19 @@ def main(argv: list[str] | None = None) -> str:
     lines = [
         f"mean / median / within {RADIUS} of the true position, {args.episodes} held-out episodes",
         "",
-        "| recipe | seed | " + " | ".join(f"{steps} steps" for steps in horizons) + " |",
-        "|---|---:|" + "---|" * len(horizons),
+        "| recipe | seed | actions held | " + " | ".join(f"{steps} steps" for steps in horizons) + " |",
+        "|---|---:|---:|" + "---|" * len(horizons),
     ]
     for name in args.recipes:
         for seed in args.seeds:
             config = replace(RECIPES[name], seed=seed)
             if args.quick:
                 config = quick_pixel_model(config)
-            held_out = held_out_episodes(config, args.episodes, args.steps)
-            row = error_row(config, held_out, horizons)
-            cells = [f"{m:.3f} / {md:.3f} / {share:.0%}" for m, md, share in (row[steps] for steps in horizons)]
-            lines.append(f"| {name} | {seed} | " + " | ".join(cells) + " |")
+            for hold in args.max_hold_steps:
+                held_out = held_out_episodes(config, args.episodes, args.steps, hold)
+                row = error_row(config, held_out, horizons)
+                cells = [f"{m:.3f} / {md:.3f} / {share:.0%}" for m, md, share in (row[steps] for steps in horizons)]
+                lines.append(f"| {name} | {seed} | 1 to {hold} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     print(table)
     return table
