@@ -250,6 +250,8 @@ PIXEL_MODEL_RECIPES = {
     "plain": SUITE["walldoor-pixels"].pixel_model,
     "overshooting": OVERSHOOTING_PIXEL_MODEL,
     "overshooting-decay": DECAYED_OVERSHOOTING_PIXEL_MODEL,
+    # Training actions held up to 30 steps, not 10: data that goes farther and straighter, as plans do.
+    "overshooting-decay-long-holds": replace(DECAYED_OVERSHOOTING_PIXEL_MODEL, max_hold_steps=30),
 }
 # The same tasks, the goal given as the goal image's position: the planners reach for it through
 # a readout of their imagined latents, fitted to the model's own decoded images. Once the goal is
