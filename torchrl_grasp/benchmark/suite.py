@@ -306,14 +306,16 @@ QUICK_READOUT = ReadoutConfig(episodes=16, episode_steps=24, hidden=32, train_st
 
 
 def quick_pixel_model(config: PixelModelConfig) -> PixelModelConfig:
-    """``config``'s recipe (overshooting, learning-rate decay, seed) on :data:`QUICK_PIXEL_MODEL`'s size and data.
+    """``config``'s recipe (overshooting, learning-rate decay, action holds, seed) on :data:`QUICK_PIXEL_MODEL`'s size
+    and data.
 
     Examples:
         >>> quick_pixel_model(OVERSHOOTING_PIXEL_MODEL).overshooting_steps, quick_pixel_model(OVERSHOOTING_PIXEL_MODEL).window
         (7, 8)
     """
     overshooting = config.overshooting_steps and QUICK_PIXEL_MODEL.window - 1
-    return replace(QUICK_PIXEL_MODEL, overshooting_steps=overshooting, final_lr=config.final_lr, seed=config.seed)
+    kept = {name: getattr(config, name) for name in ("final_lr", "max_hold_steps", "seed")}
+    return replace(QUICK_PIXEL_MODEL, overshooting_steps=overshooting, **kept)
 
 
 def quick(env: BenchmarkEnv) -> BenchmarkEnv:
